@@ -1,0 +1,14 @@
+//! gitstellar: KubeStellar's multi-cluster configuration management (MCCM) over plain git.
+//!
+//! The pipeline, one module per stage (design §4):
+//! [`repo`] reads a commit into a [`model::Snapshot`]; [`placement`] resolves every EdgePlacement's
+//! *where* and *what*; [`customize`] rewrites each object per destination; [`plan`] joins them into
+//! the per-WEC result and renders it; [`cli`] is the command line.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod customize;
+pub mod model;
+pub mod placement;
+pub mod plan;
+pub mod repo;

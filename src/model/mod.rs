@@ -1,0 +1,215 @@
+//! The model: KubeStellar's API objects as gitstellar reads them from git, and the in-memory
+//! [`Snapshot`] of one revision's spaces.
+//!
+//! Inputs: the files of a revision (from [`crate::repo`]). Output: a [`Snapshot`] holding, per
+//! inventory space (IS), its Locations and SyncTargets and, per workload description space (WDS),
+//! its workload objects (generic JSON), EdgePlacements and Customizers, plus every [`Problem`] found.
+//! Pure: no I/O.
+
+mod kubestellar;
+pub mod load;
+mod problem;
+pub mod resources;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use kubestellar::*;
+pub use load::{RepoConfig, ResourceMapping, SourceFile, load};
+pub use problem::Problem;
+pub use resources::{ResourceInfo, ResourceTable};
+
+/// The identity of an object within a space: (group, kind, namespace, name).
+///
+/// Ordered by group, kind, namespace, name, which is the order of every list gitstellar prints.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectId {
+    /// API group; `""` for the core group.
+    pub group: String,
+    /// Kind, as written (`ConfigMap`).
+    pub kind: String,
+    /// Namespace; `None` for a cluster-scoped object.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectId {
+    /// The group as a path component: `core` for the core group.
+    pub fn group_dir(&self) -> &str {
+        if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        }
+    }
+
+    /// The namespace as a path component: `_cluster` for a cluster-scoped object.
+    pub fn namespace_dir(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("_cluster")
+    }
+
+    /// The namespace, `""` for a cluster-scoped object (as KubeStellar's tests see it).
+    pub fn namespace_or_empty(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
+    }
+}
+
+/// `group/Kind/namespace/name`, with `core` and `_cluster` standing in for empty parts: the same
+/// path as the object's file in a mailbox.
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.group_dir(),
+            self.kind,
+            self.namespace_dir(),
+            self.name
+        )
+    }
+}
+
+/// The parts of `metadata` that gitstellar interprets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`; `None` when absent or cluster-scoped.
+    pub namespace: Option<String>,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations`.
+    pub annotations: BTreeMap<String, String>,
+    /// `metadata.uid`, when the manifest gives one.
+    pub uid: Option<String>,
+}
+
+impl ObjectMeta {
+    /// Whether annotation `key` has exactly `value`.
+    pub fn annotated(&self, key: &str, value: &str) -> bool {
+        self.annotations.get(key).is_some_and(|v| v == value)
+    }
+}
+
+/// A workload object of a WDS (anything that is not a KubeStellar control object).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object {
+    /// Identity within the WDS.
+    pub id: ObjectId,
+    /// The version part of `apiVersion` (the WDS's "preferred version" of the object).
+    pub version: String,
+    /// Lowercase plural resource name (`configmaps`), from the resource table.
+    pub resource: String,
+    /// File the object came from, relative to the layout root.
+    pub file: String,
+    /// Interpreted metadata.
+    pub meta: ObjectMeta,
+    /// The whole object as written (shared: most destinations get it unchanged).
+    pub value: Arc<Value>,
+}
+
+impl Object {
+    /// `group/version`, or `version` for the core group.
+    pub fn api_version(&self) -> String {
+        api_version(&self.id.group, &self.version)
+    }
+}
+
+/// Joins group and version as `apiVersion` is written.
+pub fn api_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// An `EdgePlacement` of a WDS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgePlacement {
+    /// Name (EdgePlacements are cluster-scoped).
+    pub meta: ObjectMeta,
+    /// The spec.
+    pub spec: EdgePlacementSpec,
+    /// Source file.
+    pub file: String,
+}
+
+/// A `Location` of an inventory space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Location {
+    /// Name, labels (what `locationSelectors` test), annotations (parameters).
+    pub meta: ObjectMeta,
+    /// The spec (`instanceSelector` pairs it with SyncTargets).
+    pub spec: LocationSpec,
+    /// Source file.
+    pub file: String,
+}
+
+/// A `SyncTarget` of an inventory space: one WEC.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncTarget {
+    /// Name (the WEC's name), labels (matched by `instanceSelector`), uid.
+    pub meta: ObjectMeta,
+    /// Source file.
+    pub file: String,
+}
+
+/// An inventory space (IS): Location and SyncTarget pairs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InventorySpace {
+    /// The space's name (its directory's last component).
+    pub name: String,
+    /// Its directory, relative to the layout root.
+    pub dir: String,
+    /// Locations, sorted by name.
+    pub locations: Vec<Location>,
+    /// SyncTargets, sorted by name.
+    pub sync_targets: Vec<SyncTarget>,
+}
+
+/// A workload description space (WDS).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkloadSpace {
+    /// The space's name (its directory's last component).
+    pub name: String,
+    /// Its directory, relative to the layout root.
+    pub dir: String,
+    /// Workload objects, sorted by [`ObjectId`], without duplicates.
+    pub objects: Vec<Object>,
+    /// EdgePlacements, sorted by name.
+    pub edge_placements: Vec<EdgePlacement>,
+    /// Customizers by (namespace, name).
+    pub customizers: BTreeMap<(String, String), Arc<Customizer>>,
+}
+
+impl WorkloadSpace {
+    /// The object with this identity, if the WDS has it.
+    pub fn object(&self, id: &ObjectId) -> Option<&Object> {
+        self.objects
+            .binary_search_by(|o| o.id.cmp(id))
+            .ok()
+            .map(|i| &self.objects[i])
+    }
+}
+
+/// One revision's spaces, fully parsed: the input of every pure stage.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// The commit id, when read from git.
+    pub revision: Option<String>,
+    /// Inventory spaces, sorted by name.
+    pub inventories: Vec<InventorySpace>,
+    /// Workload description spaces, sorted by name.
+    pub workloads: Vec<WorkloadSpace>,
+    /// Kind ↔ resource mapping used for this revision.
+    pub resources: ResourceTable,
+    /// Everything wrong with the input.
+    pub problems: Vec<Problem>,
+}

@@ -1,0 +1,3 @@
+//! Placement: where (Locations) and what (objects) of every EdgePlacement.
+
+pub mod selector;

@@ -1,0 +1,1 @@
+//! Plan: the per-WEC result of one revision.

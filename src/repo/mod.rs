@@ -1,0 +1,1 @@
+//! Repo: reading revisions from git.
