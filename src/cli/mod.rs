@@ -1,6 +1,105 @@
-//! The command line.
+//! The command line (design §7): clap parses, each subcommand turns its arguments into library
+//! calls, and the outcome becomes an exit code (0 clean, 1 the repo has problems, 2 usage or I/O).
 
-/// Runs the command line and returns the process exit code.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+mod plan;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// gitstellar: KubeStellar's multi-cluster configuration management over plain git.
+#[derive(Debug, Parser)]
+#[command(name = "gitstellar", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log level filter for stderr (`info`, `debug`, `gitstellar=trace`, ...); RUST_LOG also works.
+    #[arg(long, global = true, env = "GITSTELLAR_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate one revision: where every EdgePlacement goes, what every WEC gets. Writes nothing.
+    Plan(plan::PlanArgs),
+}
+
+/// Output formats shared by every command that prints a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people: WEC by WEC, with counts and problems.
+    Table,
+    /// One JSON object (the contract scripts depend on).
+    Json,
+    /// The same as JSON, as YAML.
+    Yaml,
+}
+
+/// Where the source repo is and which revision to read (shared by read commands).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// A git repository, or a directory inside one (which is then the root of the layout).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The revision to read (commit, branch, tag, `HEAD~1`, ...).
+    #[arg(long, default_value = "HEAD", conflicts_with = "worktree")]
+    pub rev: String,
+    /// Read the working tree (uncommitted edits) instead of a commit.
+    #[arg(long)]
+    pub worktree: bool,
+}
+
+/// How a command that ran to the end went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was fine.
+    Clean,
+    /// The repo has problems (they were printed or recorded).
+    Problems,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        match o {
+            Outcome::Clean => ExitCode::SUCCESS,
+            Outcome::Problems => ExitCode::from(1),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    init_logging(&cli.log);
+    match cli.command {
+        Command::Plan(args) => plan::run(args),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Writes a command's output to stdout in one go.
+pub(crate) fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Whether a failure is only stdout having been closed by the reader.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }

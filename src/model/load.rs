@@ -1,8 +1,30 @@
-//! Loading: the files of a revision → a [`Snapshot`]. Pure.
+//! Loading: the files of one revision → a [`Snapshot`] (design §2). Pure: [`crate::repo`] reads
+//! the bytes, this module interprets them.
+//!
+//! Every `*.yaml`, `*.yml` and `*.json` file under a space is read, recursively; dot-files and
+//! dot-directories are skipped; multi-document YAML and `List` objects are expanded. Errors are
+//! collected as [`Problem`]s (ripgrep-style: keep the good objects, report every bad one).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::Snapshot;
+use super::kubestellar::{
+    CustomizerBody, EDGE_GROUP, EDGE_VERSION, EdgePlacementSpec, GITSTELLAR_GROUP, LocationSpec,
+};
+use super::{
+    Customizer, EdgePlacement, InventorySpace, Location, Object, ObjectId, ObjectMeta, Problem,
+    ResourceInfo, ResourceTable, Snapshot, SyncTarget, WorkloadSpace, validate,
+};
+
+/// The name of the optional layout file at the layout root.
+pub const CONFIG_FILE: &str = "gitstellar.yaml";
+
+/// Files larger than this are refused: a manifest this size is a mistake (a binary, a dump).
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 
 /// One file of the revision, relative to the layout root.
 #[derive(Clone, Debug)]
@@ -13,33 +35,1040 @@ pub struct SourceFile {
     pub content: Result<Vec<u8>, String>,
 }
 
-/// `gitstellar.yaml`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// `gitstellar.yaml` (`gitstellar.io/v1alpha1` `RepoConfig`): which directories are spaces.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepoConfig {
-    /// Directory globs of inventory spaces.
+    /// `gitstellar.io/v1alpha1`.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// `RepoConfig`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Ignored; allowed so the file looks like any Kubernetes object.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// Directory globs of inventory spaces; default `["inventory"]`.
+    #[serde(default = "default_inventory_spaces")]
     pub inventory_spaces: Vec<String>,
-    /// Directory globs of workload description spaces.
+    /// Directory globs of workload description spaces; default `["wds/*"]`.
+    #[serde(default = "default_workload_spaces")]
     pub workload_spaces: Vec<String>,
-    /// Extra kind ↔ resource mappings.
+    /// Kind ↔ resource mappings for kinds neither built in nor defined by a CRD in a WDS.
+    #[serde(default)]
     pub resource_mappings: Vec<ResourceMapping>,
 }
 
-/// One `resourceMappings` entry.
-#[derive(Clone, Debug, Deserialize)]
+fn default_inventory_spaces() -> Vec<String> {
+    vec!["inventory".into()]
+}
+
+fn default_workload_spaces() -> Vec<String> {
+    vec!["wds/*".into()]
+}
+
+impl Default for RepoConfig {
+    fn default() -> Self {
+        RepoConfig {
+            api_version: None,
+            kind: None,
+            metadata: None,
+            inventory_spaces: default_inventory_spaces(),
+            workload_spaces: default_workload_spaces(),
+            resource_mappings: Vec::new(),
+        }
+    }
+}
+
+/// One `resourceMappings` entry of `gitstellar.yaml`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceMapping {
-    /// API group.
+    /// API group (`""` for core).
+    #[serde(default)]
     pub group: String,
     /// Kind.
     pub kind: String,
-    /// Plural.
+    /// Lowercase plural resource name.
     pub resource: String,
-    /// Scope.
+    /// Whether the kind is namespaced.
     pub namespaced: bool,
 }
 
-/// Parses every file into a snapshot.
+/// The YAML dialect: YAML 1.2 booleans (`yes` stays a string), legacy octal (`0644`) read as
+/// kubectl reads it, duplicate keys an error, and serde-saphyr's size and nesting budgets.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        legacy_octal_numbers: true,
+        strict_booleans: true,
+    }
+}
+
+/// Parses the documents of one file. YAML is a superset of JSON, but `.json` files go through
+/// serde_json so that JSON's own rules (and messages) apply.
+pub fn parse_documents(path: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "file is {} bytes; the limit is {MAX_FILE_BYTES}",
+            bytes.len()
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 (invalid byte at offset {}); manifests must be UTF-8 text",
+            e.valid_up_to()
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if path.ends_with(".json") {
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        return Ok(vec![value]);
+    }
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
+        .map_err(|e| format!("invalid YAML: {}", one_line(&e.to_string())))?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Folds a multi-line parser message (with its source snippet) into one line for a problem.
+fn one_line(message: &str) -> String {
+    let mut out = String::new();
+    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(" | ");
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// Which kind of space a directory is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SpaceKind {
+    Inventory,
+    Workload,
+}
+
+/// The directory globs of the layout, compiled.
+struct Layout {
+    globs: Vec<(SpaceKind, String, GlobMatcher)>,
+}
+
+impl Layout {
+    fn new(config: &RepoConfig, problems: &mut Vec<Problem>) -> Layout {
+        let mut globs = Vec::new();
+        let all = config
+            .inventory_spaces
+            .iter()
+            .map(|g| (SpaceKind::Inventory, g))
+            .chain(
+                config
+                    .workload_spaces
+                    .iter()
+                    .map(|g| (SpaceKind::Workload, g)),
+            );
+        for (kind, pattern) in all {
+            let trimmed = pattern.trim_matches('/');
+            // `*` must not cross `/`: `wds/*` names the directories directly under wds/.
+            match GlobBuilder::new(trimmed).literal_separator(true).build() {
+                Ok(glob) => globs.push((kind, trimmed.to_string(), glob.compile_matcher())),
+                Err(e) => problems.push(Problem::new(
+                    "",
+                    CONFIG_FILE,
+                    "",
+                    format!("invalid space glob {pattern:?}: {e}"),
+                )),
+            }
+        }
+        Layout { globs }
+    }
+
+    /// The space a file belongs to: its shallowest ancestor directory that a glob names.
+    fn space_of(&self, path: &str) -> Option<(SpaceKind, String)> {
+        let mut end = 0;
+        while let Some(pos) = path[end..].find('/') {
+            end += pos;
+            let dir = &path[..end];
+            let mut kinds = self
+                .globs
+                .iter()
+                .filter(|(_, _, m)| m.is_match(dir))
+                .map(|(k, _, _)| *k);
+            if let Some(kind) = kinds.next() {
+                return Some((kind, dir.to_string()));
+            }
+            end += 1;
+        }
+        None
+    }
+
+    /// Directories named by both kinds of glob.
+    fn conflicts(&self, dir: &str) -> bool {
+        let kinds: BTreeSet<_> = self
+            .globs
+            .iter()
+            .filter(|(_, _, m)| m.is_match(dir))
+            .map(|(k, _, _)| *k as u8)
+            .collect();
+        kinds.len() > 1
+    }
+}
+
+/// A document of a space, before it is interpreted.
+struct Document {
+    space: usize,
+    file: String,
+    value: Value,
+}
+
+/// The name of a space: its directory's last component.
+fn space_name(dir: &str) -> &str {
+    dir.rsplit('/').next().unwrap_or(dir)
+}
+
+/// Whether a path has a component starting with `.` (dot-files and dot-directories are skipped).
+fn is_hidden(path: &str) -> bool {
+    path.split('/').any(|c| c.starts_with('.'))
+}
+
+fn is_manifest(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml") || path.ends_with(".json")
+}
+
+/// Parses every file of a revision into a snapshot. Never fails: whatever is wrong becomes a
+/// [`Problem`] and the rest is loaded.
 pub fn load(files: &[SourceFile]) -> Snapshot {
-    let _ = files;
-    Snapshot::default()
+    let mut problems = Vec::new();
+    let config = read_config(files, &mut problems);
+    let layout = Layout::new(&config, &mut problems);
+
+    // Pass 1: assign files to spaces and parse them into documents.
+    let mut spaces: Vec<(SpaceKind, String)> = Vec::new();
+    let mut space_index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut docs = Vec::new();
+    let mut sorted: Vec<&SourceFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    for file in sorted {
+        if is_hidden(&file.path) || !is_manifest(&file.path) {
+            continue;
+        }
+        let Some((kind, dir)) = layout.space_of(&file.path) else {
+            continue;
+        };
+        let index = match space_index.get(&dir) {
+            Some(&i) => i,
+            None => {
+                if layout.conflicts(&dir) {
+                    problems.push(Problem::new(
+                        space_name(&dir),
+                        "",
+                        "",
+                        format!("directory {dir} is named both as an inventory and a workload space; read as {}", match kind {
+                            SpaceKind::Inventory => "an inventory space",
+                            SpaceKind::Workload => "a workload space",
+                        }),
+                    ));
+                }
+                spaces.push((kind, dir.clone()));
+                space_index.insert(dir.clone(), spaces.len() - 1);
+                spaces.len() - 1
+            }
+        };
+        let name = space_name(&dir);
+        let bytes = match &file.content {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                problems.push(Problem::new(name, &file.path, "", why.clone()));
+                continue;
+            }
+        };
+        match parse_documents(&file.path, bytes) {
+            Ok(values) => {
+                for value in values {
+                    expand_lists(value, &mut |value| {
+                        docs.push(Document {
+                            space: index,
+                            file: file.path.clone(),
+                            value,
+                        })
+                    });
+                }
+            }
+            Err(why) => problems.push(Problem::new(name, &file.path, "", why)),
+        }
+    }
+
+    // Two spaces with one name would collide in every output path: keep the first.
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut usable = vec![true; spaces.len()];
+    for (i, (_, dir)) in spaces.iter().enumerate() {
+        let name = space_name(dir).to_string();
+        if let Some(&first) = names.get(&name) {
+            usable[i] = false;
+            problems.push(Problem::new(
+                &name,
+                "",
+                "",
+                format!(
+                    "space directories {} and {dir} have the same name {name:?}; {dir} is ignored",
+                    spaces[first].1
+                ),
+            ));
+        } else if let Err(why) =
+            validate::path_segment_name(&name).and(validate::ref_component(&name))
+        {
+            usable[i] = false;
+            problems.push(Problem::new(
+                &name,
+                "",
+                "",
+                format!("space name {name:?} is not usable: {why}"),
+            ));
+        } else {
+            names.insert(name, i);
+        }
+    }
+
+    let resources = resource_table(&config, &docs, &usable, &spaces, &mut problems);
+
+    let mut inventories: Vec<InventorySpace> = Vec::new();
+    let mut workloads: Vec<WorkloadSpace> = Vec::new();
+    let mut slot: Vec<(SpaceKind, usize)> = Vec::with_capacity(spaces.len());
+    for (kind, dir) in &spaces {
+        let name = space_name(dir).to_string();
+        match kind {
+            SpaceKind::Inventory => {
+                inventories.push(InventorySpace {
+                    name,
+                    dir: dir.clone(),
+                    ..Default::default()
+                });
+                slot.push((*kind, inventories.len() - 1));
+            }
+            SpaceKind::Workload => {
+                workloads.push(WorkloadSpace {
+                    name,
+                    dir: dir.clone(),
+                    ..Default::default()
+                });
+                slot.push((*kind, workloads.len() - 1));
+            }
+        }
+    }
+
+    // Pass 2: interpret each document in its space.
+    for doc in docs {
+        if !usable[doc.space] {
+            continue;
+        }
+        let (kind, i) = slot[doc.space];
+        match kind {
+            SpaceKind::Inventory => read_inventory_doc(&mut inventories[i], doc, &mut problems),
+            SpaceKind::Workload => {
+                read_workload_doc(&mut workloads[i], doc, &resources, &mut problems)
+            }
+        }
+    }
+
+    let usable_names: BTreeSet<&str> = names.keys().map(String::as_str).collect();
+    inventories.retain(|s| {
+        usable_names.contains(s.name.as_str())
+            && names.get(&s.name).is_some_and(|&i| spaces[i].1 == s.dir)
+    });
+    workloads.retain(|s| {
+        usable_names.contains(s.name.as_str())
+            && names.get(&s.name).is_some_and(|&i| spaces[i].1 == s.dir)
+    });
+    for inv in &mut inventories {
+        finish_inventory(inv, &mut problems);
+    }
+    for wds in &mut workloads {
+        finish_workload(wds, &mut problems);
+    }
+    inventories.sort_by(|a, b| a.name.cmp(&b.name));
+    workloads.sort_by(|a, b| a.name.cmp(&b.name));
+    problems.sort();
+    problems.dedup();
+    Snapshot {
+        revision: None,
+        inventories,
+        workloads,
+        resources,
+        problems,
+    }
+}
+
+fn read_config(files: &[SourceFile], problems: &mut Vec<Problem>) -> RepoConfig {
+    let Some(file) = files.iter().find(|f| f.path == CONFIG_FILE) else {
+        return RepoConfig::default();
+    };
+    let parsed = file
+        .content
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|bytes| parse_documents(&file.path, bytes))
+        .and_then(|docs| match docs.as_slice() {
+            [] => Ok(RepoConfig::default()),
+            [one] => serde_json::from_value::<RepoConfig>(one.clone()).map_err(|e| e.to_string()),
+            _ => Err("holds more than one document; it must hold one RepoConfig".into()),
+        });
+    match parsed {
+        Ok(config) => {
+            let version_ok = config
+                .api_version
+                .as_deref()
+                .is_none_or(|v| v == "gitstellar.io/v1alpha1");
+            let kind_ok = config.kind.as_deref().is_none_or(|k| k == "RepoConfig");
+            if !version_ok || !kind_ok {
+                problems.push(Problem::new(
+                    "",
+                    CONFIG_FILE,
+                    "",
+                    "expected apiVersion gitstellar.io/v1alpha1 and kind RepoConfig",
+                ));
+            }
+            config
+        }
+        Err(why) => {
+            // A layout we cannot read would misplace every file: read no spaces at all.
+            problems.push(Problem::new(
+                "",
+                CONFIG_FILE,
+                "",
+                format!("{why}; no space is read"),
+            ));
+            RepoConfig {
+                inventory_spaces: Vec::new(),
+                workload_spaces: Vec::new(),
+                ..RepoConfig::default()
+            }
+        }
+    }
+}
+
+/// Calls `emit` for a value, or for each item of a `List` (`v1/List` or any `*List` with `items`).
+fn expand_lists(value: Value, emit: &mut dyn FnMut(Value)) {
+    let is_list = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+        && value.get("items").is_some_and(Value::is_array);
+    if !is_list {
+        emit(value);
+        return;
+    }
+    if let Value::Object(mut map) = value
+        && let Some(Value::Array(items)) = map.remove("items")
+    {
+        for item in items {
+            expand_lists(item, emit);
+        }
+    }
+}
+
+/// The built-in table, plus every CRD of every WDS, plus `resourceMappings` (which win).
+fn resource_table(
+    config: &RepoConfig,
+    docs: &[Document],
+    usable: &[bool],
+    spaces: &[(SpaceKind, String)],
+    problems: &mut Vec<Problem>,
+) -> ResourceTable {
+    let mut table = ResourceTable::builtin();
+    for doc in docs {
+        if !usable[doc.space] || spaces[doc.space].0 != SpaceKind::Workload {
+            continue;
+        }
+        if let Some(info) = crd_resource(&doc.value) {
+            table.insert(info);
+        }
+    }
+    for m in &config.resource_mappings {
+        let valid = validate::dns_subdomain(&m.group)
+            .or_else(|e| if m.group.is_empty() { Ok(()) } else { Err(e) })
+            .and(validate::path_segment_name(&m.kind))
+            .and(validate::path_segment_name(&m.resource));
+        match valid {
+            Ok(()) => table.insert(ResourceInfo {
+                group: m.group.clone(),
+                kind: m.kind.clone(),
+                resource: m.resource.clone(),
+                namespaced: m.namespaced,
+            }),
+            Err(why) => problems.push(Problem::new(
+                "",
+                CONFIG_FILE,
+                "",
+                format!("resourceMappings entry for kind {:?}: {why}", m.kind),
+            )),
+        }
+    }
+    table
+}
+
+/// The mapping a CustomResourceDefinition declares, if the value is a well-formed CRD.
+fn crd_resource(value: &Value) -> Option<ResourceInfo> {
+    let api = value.get("apiVersion")?.as_str()?;
+    if !api.starts_with("apiextensions.k8s.io/")
+        || value.get("kind")?.as_str()? != "CustomResourceDefinition"
+    {
+        return None;
+    }
+    let spec = value.get("spec")?;
+    let names = spec.get("names")?;
+    Some(ResourceInfo {
+        group: spec.get("group")?.as_str()?.to_string(),
+        kind: names.get("kind")?.as_str()?.to_string(),
+        resource: names.get("plural")?.as_str()?.to_string(),
+        namespaced: spec.get("scope").and_then(Value::as_str) != Some("Cluster"),
+    })
+}
+
+/// `apiVersion`, `kind` and `metadata` of a document, checked.
+struct Header {
+    group: String,
+    version: String,
+    kind: String,
+    meta: ObjectMeta,
+    deleted: bool,
+}
+
+/// A best-effort name for an object whose header is broken, so problems still point at it.
+fn rough_name(value: &Value) -> String {
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("?");
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    match value.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+fn string_map(value: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) => {
+                        out.insert(k.clone(), s.clone());
+                    }
+                    other => {
+                        return Err(format!(
+                            "metadata.{what}[{k:?}] is {}, not a string; quote it (\"{}\")",
+                            type_name(other),
+                            other.to_string().trim_matches('"')
+                        ));
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "metadata.{what} is {}, not a map",
+                type_name(other)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// JSON type names as users know them.
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+fn read_header(value: &Value) -> Result<Header, String> {
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "a document is {}, not a Kubernetes object (a map)",
+            type_name(value)
+        ));
+    };
+    let api = match map.get("apiVersion") {
+        Some(Value::String(s)) if !s.is_empty() => s.as_str(),
+        Some(other) if !other.is_string() => {
+            return Err(format!("apiVersion is {}, not a string", type_name(other)));
+        }
+        _ => return Err("apiVersion is missing".into()),
+    };
+    let kind = match map.get("kind") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(other) if !other.is_string() => {
+            return Err(format!("kind is {}, not a string", type_name(other)));
+        }
+        _ => return Err("kind is missing".into()),
+    };
+    let (group, version) = match api.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api.to_string()),
+    };
+    if version.is_empty() || version.contains('/') || validate::path_segment_name(&version).is_err()
+    {
+        return Err(format!(
+            "apiVersion {api:?} is not of the form group/version or version"
+        ));
+    }
+    if !group.is_empty() {
+        validate::dns_subdomain(&group)
+            .map_err(|why| format!("apiVersion {api:?}: group {group:?} {why}"))?;
+    }
+    if !kind.chars().all(|c| c.is_ascii_alphanumeric())
+        || !kind.starts_with(|c: char| c.is_ascii_alphabetic())
+    {
+        return Err(format!(
+            "kind {kind:?} must be alphanumeric, starting with a letter"
+        ));
+    }
+    let meta_value = match map.get("metadata") {
+        Some(Value::Object(m)) => m,
+        Some(other) => return Err(format!("metadata is {}, not a map", type_name(other))),
+        None => return Err("metadata is missing".into()),
+    };
+    let name = match meta_value.get("name") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) | None => {
+            let hint = if meta_value.contains_key("generateName") {
+                " (generateName cannot be used: git needs a stable name)"
+            } else {
+                ""
+            };
+            return Err(format!("metadata.name is missing{hint}"));
+        }
+        Some(other) => {
+            return Err(format!(
+                "metadata.name is {}, not a string",
+                type_name(other)
+            ));
+        }
+    };
+    validate::path_segment_name(&name).map_err(|why| format!("metadata.name {name:?} {why}"))?;
+    let namespace = match meta_value.get("namespace") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(format!(
+                "metadata.namespace is {}, not a string",
+                type_name(other)
+            ));
+        }
+    };
+    let labels = string_map(meta_value.get("labels"), "labels")?;
+    for (k, v) in &labels {
+        validate::label_key(k).map_err(|why| format!("label key {k:?} {why}"))?;
+        validate::label_value(v)
+            .map_err(|why| format!("label {k:?} has value {v:?} that {why}"))?;
+    }
+    let annotations = string_map(meta_value.get("annotations"), "annotations")?;
+    for k in annotations.keys() {
+        validate::label_key(k).map_err(|why| format!("annotation key {k:?} {why}"))?;
+    }
+    let uid = meta_value
+        .get("uid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let deleted = meta_value
+        .get("deletionTimestamp")
+        .is_some_and(|v| !v.is_null());
+    Ok(Header {
+        group,
+        version,
+        kind,
+        meta: ObjectMeta {
+            name,
+            namespace,
+            labels,
+            annotations,
+            uid,
+        },
+        deleted,
+    })
+}
+
+/// Deserializes one section of a control object, naming the section in the error.
+fn section<T: serde::de::DeserializeOwned + Default>(
+    value: &Value,
+    key: &str,
+) -> Result<T, String> {
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("{key}: {e}")),
+    }
+}
+
+fn read_inventory_doc(space: &mut InventorySpace, doc: Document, problems: &mut Vec<Problem>) {
+    let header = match read_header(&doc.value) {
+        Ok(h) => h,
+        Err(why) => {
+            problems.push(Problem::new(
+                &space.name,
+                &doc.file,
+                rough_name(&doc.value),
+                why,
+            ));
+            return;
+        }
+    };
+    let object = format!(
+        "{}/{}/_cluster/{}",
+        header.group_or_core(),
+        header.kind,
+        header.meta.name
+    );
+    let problem = |why: String| Problem::new(&space.name, &doc.file, &object, why);
+    if header.deleted {
+        return;
+    }
+    if header.group != EDGE_GROUP {
+        problems.push(problem(format!(
+            "an inventory space holds only Locations and SyncTargets ({EDGE_GROUP}/{EDGE_VERSION}); this {} is ignored",
+            header.kind
+        )));
+        return;
+    }
+    if header.version != EDGE_VERSION {
+        problems.push(problem(format!(
+            "{EDGE_GROUP}/{} is not supported; gitstellar reads {EDGE_GROUP}/{EDGE_VERSION} (KubeStellar v0.8 and later)",
+            header.version
+        )));
+        return;
+    }
+    match header.kind.as_str() {
+        "Location" => match section::<LocationSpec>(&doc.value, "spec") {
+            Ok(spec) => space.locations.push(Location {
+                meta: header.meta,
+                spec,
+                file: doc.file,
+            }),
+            Err(why) => problems.push(problem(why)),
+        },
+        "SyncTarget" => {
+            // A SyncTarget's name becomes a git ref and a kubeconfig context: it must be safe as both.
+            let name = &header.meta.name;
+            if let Err(why) = validate::dns_subdomain(name).and(validate::ref_component(name)) {
+                problems.push(problem(format!("SyncTarget name {name:?} {why}")));
+                return;
+            }
+            space.sync_targets.push(SyncTarget {
+                meta: header.meta,
+                file: doc.file,
+            });
+        }
+        "SinglePlacementSlice" | "SyncerConfig" | "EdgeSyncConfig" => {}
+        other => problems.push(problem(format!(
+            "an inventory space holds only Locations and SyncTargets; this {other} is ignored"
+        ))),
+    }
+}
+
+impl Header {
+    fn group_or_core(&self) -> &str {
+        if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        }
+    }
+}
+
+fn read_workload_doc(
+    space: &mut WorkloadSpace,
+    doc: Document,
+    resources: &ResourceTable,
+    problems: &mut Vec<Problem>,
+) {
+    let header = match read_header(&doc.value) {
+        Ok(h) => h,
+        Err(why) => {
+            problems.push(Problem::new(
+                &space.name,
+                &doc.file,
+                rough_name(&doc.value),
+                why,
+            ));
+            return;
+        }
+    };
+    if header.deleted {
+        return;
+    }
+    let (group_dir, kind, name) = (
+        header.group_or_core().to_string(),
+        header.kind.clone(),
+        header.meta.name.clone(),
+    );
+    let display =
+        |ns: Option<&str>| format!("{group_dir}/{kind}/{}/{name}", ns.unwrap_or("_cluster"));
+    if header.group == EDGE_GROUP {
+        let object = display(header.meta.namespace.as_deref());
+        let problem = |why: String| Problem::new(&space.name, &doc.file, &object, why);
+        if header.version != EDGE_VERSION {
+            problems.push(problem(format!(
+                "{EDGE_GROUP}/{} is not supported; gitstellar reads {EDGE_GROUP}/{EDGE_VERSION} (KubeStellar v0.8 and later)",
+                header.version
+            )));
+            return;
+        }
+        match header.kind.as_str() {
+            "EdgePlacement" => match section::<EdgePlacementSpec>(&doc.value, "spec") {
+                Ok(spec) => space.edge_placements.push(EdgePlacement {
+                    meta: header.meta,
+                    spec,
+                    file: doc.file,
+                }),
+                Err(why) => problems.push(problem(why)),
+            },
+            "Customizer" => {
+                let mut meta = header.meta;
+                let namespace = meta
+                    .namespace
+                    .get_or_insert_with(|| "default".into())
+                    .clone();
+                let object = display(Some(&namespace));
+                let unknown: Vec<&String> = doc
+                    .value
+                    .as_object()
+                    .map(|m| {
+                        m.keys()
+                            .filter(|k| {
+                                !matches!(
+                                    k.as_str(),
+                                    "apiVersion" | "kind" | "metadata" | "replacements" | "patches"
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(k) = unknown.first() {
+                    problems.push(Problem::new(
+                        &space.name,
+                        &doc.file,
+                        &object,
+                        format!("unknown field {k:?}: a Customizer has replacements (and gitstellar's patches) at the top level"),
+                    ));
+                    return;
+                }
+                match serde_json::from_value::<CustomizerBody>(doc.value) {
+                    Ok(body) => {
+                        let key = (namespace, meta.name.clone());
+                        if space.customizers.contains_key(&key) {
+                            problems.push(Problem::new(
+                                &space.name,
+                                &doc.file,
+                                &object,
+                                "duplicate Customizer; the first one read is used",
+                            ));
+                            return;
+                        }
+                        let customizer = Customizer {
+                            meta,
+                            replacements: body.replacements,
+                            patches: body.patches,
+                        };
+                        space.customizers.insert(key, Arc::new(customizer));
+                    }
+                    Err(e) => {
+                        problems.push(Problem::new(&space.name, &doc.file, &object, e.to_string()))
+                    }
+                }
+            }
+            "SinglePlacementSlice" | "SyncerConfig" | "EdgeSyncConfig" => {}
+            "Location" | "SyncTarget" => problems.push(problem(format!(
+                "a {} belongs in an inventory space, not a workload space; it is ignored",
+                header.kind
+            ))),
+            other => problems.push(problem(format!(
+                "unknown KubeStellar kind {other}; it is ignored"
+            ))),
+        }
+        return;
+    }
+    if header.group == GITSTELLAR_GROUP {
+        let object = display(header.meta.namespace.as_deref());
+        problems.push(Problem::new(
+            &space.name,
+            &doc.file,
+            object,
+            format!(
+                "{} objects belong in {CONFIG_FILE} at the layout root, not in a space; ignored",
+                header.kind
+            ),
+        ));
+        return;
+    }
+    let Some(info) = resources.get(&header.group, &header.kind) else {
+        let object = display(header.meta.namespace.as_deref());
+        problems.push(Problem::new(
+            &space.name,
+            &doc.file,
+            object,
+            format!(
+                "unknown kind {} in group {:?}: add its CustomResourceDefinition to a workload space, or a resourceMappings entry to {CONFIG_FILE}",
+                header.kind, header.group
+            ),
+        ));
+        return;
+    };
+    let mut meta = header.meta;
+    // As kubectl does: a namespaced object without a namespace goes to `default`, and a namespace
+    // on a cluster-scoped object is dropped.
+    if info.namespaced {
+        meta.namespace.get_or_insert_with(|| "default".into());
+    } else {
+        meta.namespace = None;
+    }
+    let object = display(meta.namespace.as_deref());
+    if let Some(ns) = &meta.namespace
+        && let Err(why) = validate::dns_label(ns)
+    {
+        problems.push(Problem::new(
+            &space.name,
+            &doc.file,
+            &object,
+            format!("namespace {ns:?} {why}"),
+        ));
+        return;
+    }
+    if header.kind == "Namespace"
+        && header.group.is_empty()
+        && let Err(why) = validate::dns_label(&meta.name)
+    {
+        problems.push(Problem::new(
+            &space.name,
+            &doc.file,
+            &object,
+            format!("Namespace name {:?} {why}", meta.name),
+        ));
+        return;
+    }
+    let mut value = doc.value;
+    normalize_namespace(&mut value, meta.namespace.as_deref());
+    let id = ObjectId {
+        group: header.group,
+        kind: header.kind,
+        namespace: meta.namespace.clone(),
+        name: meta.name.clone(),
+    };
+    space.objects.push(Object {
+        id,
+        version: header.version,
+        resource: info.resource.clone(),
+        file: doc.file,
+        meta,
+        value: Arc::new(value),
+    });
+}
+
+/// Writes the effective namespace into the object, so every copy says where it lives.
+fn normalize_namespace(value: &mut Value, namespace: Option<&str>) {
+    if let Some(Value::Object(meta)) = value.get_mut("metadata") {
+        match namespace {
+            Some(ns) => {
+                meta.insert("namespace".into(), Value::String(ns.into()));
+            }
+            None => {
+                meta.remove("namespace");
+            }
+        }
+    }
+}
+
+fn finish_inventory(space: &mut InventorySpace, problems: &mut Vec<Problem>) {
+    space
+        .locations
+        .sort_by(|a, b| a.meta.name.cmp(&b.meta.name).then(a.file.cmp(&b.file)));
+    space.locations.dedup_by(|later, first| {
+        let dup = later.meta.name == first.meta.name;
+        if dup {
+            problems.push(Problem::new(
+                &space.name,
+                &later.file,
+                format!("{EDGE_GROUP}/Location/_cluster/{}", later.meta.name),
+                format!(
+                    "duplicate Location (also in {}); the one in {} is used",
+                    first.file, first.file
+                ),
+            ));
+        }
+        dup
+    });
+    space
+        .sync_targets
+        .sort_by(|a, b| a.meta.name.cmp(&b.meta.name).then(a.file.cmp(&b.file)));
+    space.sync_targets.dedup_by(|later, first| {
+        let dup = later.meta.name == first.meta.name;
+        if dup {
+            problems.push(Problem::new(
+                &space.name,
+                &later.file,
+                format!("{EDGE_GROUP}/SyncTarget/_cluster/{}", later.meta.name),
+                format!(
+                    "duplicate SyncTarget (also in {}); the one in {} is used",
+                    first.file, first.file
+                ),
+            ));
+        }
+        dup
+    });
+}
+
+fn finish_workload(space: &mut WorkloadSpace, problems: &mut Vec<Problem>) {
+    space
+        .edge_placements
+        .sort_by(|a, b| a.meta.name.cmp(&b.meta.name).then(a.file.cmp(&b.file)));
+    space.edge_placements.dedup_by(|later, first| {
+        let dup = later.meta.name == first.meta.name;
+        if dup {
+            problems.push(Problem::new(
+                &space.name,
+                &later.file,
+                format!("{EDGE_GROUP}/EdgePlacement/_cluster/{}", later.meta.name),
+                format!(
+                    "duplicate EdgePlacement (also in {}); the one in {} is used",
+                    first.file, first.file
+                ),
+            ));
+        }
+        dup
+    });
+    // A duplicated workload object is withheld entirely: delivering either copy could be wrong.
+    space
+        .objects
+        .sort_by(|a, b| a.id.cmp(&b.id).then(a.file.cmp(&b.file)));
+    let mut kept: Vec<Object> = Vec::with_capacity(space.objects.len());
+    let mut objects = std::mem::take(&mut space.objects).into_iter().peekable();
+    while let Some(first) = objects.next() {
+        let mut files = vec![first.file.clone()];
+        while objects.peek().is_some_and(|next| next.id == first.id) {
+            if let Some(next) = objects.next() {
+                files.push(next.file);
+            }
+        }
+        if files.len() == 1 {
+            kept.push(first);
+        } else {
+            for file in &files {
+                problems.push(Problem::new(
+                    &space.name,
+                    file,
+                    first.id.to_string(),
+                    format!("object defined more than once (in {}); it is withheld until one definition is removed", files.join(", ")),
+                ));
+            }
+        }
+    }
+    space.objects = kept;
 }

@@ -1,1 +1,450 @@
-//! Plan: the per-WEC result of one revision.
+//! Plan: what every WEC gets from one revision — the OR of every EdgePlacement's (object,
+//! destination) pairs, each object customized for its destination (KubeStellar's placement
+//! translator, minus the writing). Pure: [`compute`] takes a [`Snapshot`] and returns a [`Plan`].
+//!
+//! The plan is also what `gitstellar plan` prints ([`render`]) and what the mailbox stage writes.
+
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::customize::{self, Params};
+use crate::model::{
+    CUSTOMIZER, Customizer, DOWNSYNC_OVERWRITE, EXPAND_PARAMETERS, Object, ObjectId, PROJECTED,
+    Problem, Snapshot, UpsyncSet, WorkloadSpace,
+};
+use crate::placement::{self, Resolution};
+
+/// The outcome of one revision.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    /// The commit evaluated, when read from git.
+    pub revision: Option<String>,
+    /// Every EdgePlacement with its destinations and what it selected.
+    pub placements: Vec<PlacementSummary>,
+    /// Per WEC (SyncTarget name): its objects and upsync rules. Every WEC is listed.
+    pub destinations: BTreeMap<String, Destination>,
+    /// Every problem of the revision, sorted.
+    pub problems: Vec<Problem>,
+}
+
+/// One EdgePlacement as resolved (KubeStellar's SinglePlacementSlice plus the feedback users
+/// asked for in kubestellar#909).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSummary {
+    /// The WDS holding the EdgePlacement.
+    pub wds: String,
+    /// The EdgePlacement's name.
+    pub name: String,
+    /// Its destinations, sorted by SyncTarget.
+    pub destinations: Vec<DestinationRef>,
+    /// How many Locations its `locationSelectors` matched.
+    pub matching_location_count: usize,
+    /// The objects its *what* selected (implicit CRDs included), as `group/Kind/namespace/name`.
+    pub objects: Vec<String>,
+}
+
+/// A destination as `plan -o json` names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationRef {
+    /// The Location's name.
+    pub location: String,
+    /// The SyncTarget's name: the WEC.
+    pub sync_target: String,
+}
+
+/// What one WEC gets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Destination {
+    /// The objects, customized for this WEC, sorted by group, kind, namespace, name.
+    pub objects: Vec<PlacedObject>,
+    /// Namespaces that must exist because objects live there, but whose Namespace object no
+    /// EdgePlacement selected for this WEC (KubeStellar's bare namespaces), sorted.
+    pub namespaces: Vec<String>,
+    /// The union of the upsync rules of every EdgePlacement reaching this WEC, sorted.
+    pub upsync: Vec<UpsyncSet>,
+}
+
+/// One object bound for one WEC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacedObject {
+    /// The WDS it comes from (the first, by name, when several hold the same object).
+    pub wds: String,
+    /// Other WDSes that hold an identical object for this WEC.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_from: Vec<String>,
+    /// The EdgePlacements (of `wds`) that select it for this WEC, sorted.
+    pub placements: Vec<String>,
+    /// Created once, never updated or deleted (`edge.kubestellar.io/downsync-overwrite: "false"`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub create_only: bool,
+    /// Some selecting EdgePlacement wants singleton reported state.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub want_singleton_reported_state: bool,
+    /// Identity.
+    #[serde(skip)]
+    pub id: ObjectId,
+    /// The object as delivered: customized, server-set fields removed, `edge.kubestellar.io/projected` set.
+    pub object: Arc<Value>,
+}
+
+/// Evaluates one revision.
+pub fn compute(snapshot: &Snapshot) -> Plan {
+    let resolution = placement::resolve(snapshot);
+    compute_resolved(snapshot, &resolution)
+}
+
+/// Evaluates one revision whose placement is already resolved.
+pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
+    let mut problems: Vec<Problem> = snapshot
+        .problems
+        .iter()
+        .chain(&resolution.problems)
+        .cloned()
+        .collect();
+    let wecs = &resolution.wecs;
+    // (object, WDS index) entries per WEC, before cross-WDS merging.
+    let mut entries: Vec<Vec<(usize, PlacedObject)>> = vec![Vec::new(); wecs.len()];
+    let mut upsync: Vec<BTreeSet<&UpsyncSet>> = vec![BTreeSet::new(); wecs.len()];
+
+    for (w, wds) in snapshot.workloads.iter().enumerate() {
+        let resolved: Vec<(usize, &placement::ResolvedPlacement)> = resolution
+            .placements
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.wds == w)
+            .collect();
+        // (WEC, placement) pairs per object of this WDS.
+        let mut pairs: Vec<Vec<(usize, usize)>> = vec![Vec::new(); wds.objects.len()];
+        for &(p, rp) in &resolved {
+            for &d in &rp.destinations {
+                upsync[d].extend(rp.upsync.iter());
+            }
+            for &o in &rp.objects {
+                pairs[o].extend(rp.destinations.iter().map(|&d| (d, p)));
+            }
+        }
+        for (o, mut pairs) in pairs.into_iter().enumerate() {
+            if pairs.is_empty() {
+                continue;
+            }
+            pairs.sort_unstable();
+            place_object(
+                snapshot,
+                resolution,
+                w,
+                wds,
+                &wds.objects[o],
+                &pairs,
+                &mut entries,
+                &mut problems,
+            );
+        }
+    }
+
+    let mut destinations = BTreeMap::new();
+    for (d, wec) in wecs.iter().enumerate() {
+        let objects = merge_sources(
+            std::mem::take(&mut entries[d]),
+            snapshot,
+            &wec.name,
+            &mut problems,
+        );
+        let explicit: BTreeSet<&str> = objects
+            .iter()
+            .filter(|p| p.id.group.is_empty() && p.id.kind == "Namespace")
+            .map(|p| p.id.name.as_str())
+            .collect();
+        let namespaces: BTreeSet<String> = objects
+            .iter()
+            .filter_map(|p| p.id.namespace.as_deref())
+            .filter(|ns| !explicit.contains(ns))
+            .map(str::to_string)
+            .collect();
+        let upsync = upsync[d].iter().map(|u| (*u).clone()).collect();
+        destinations.insert(
+            wec.name.clone(),
+            Destination {
+                objects,
+                namespaces: namespaces.into_iter().collect(),
+                upsync,
+            },
+        );
+    }
+
+    let placements = resolution
+        .placements
+        .iter()
+        .map(|rp| {
+            let wds = &snapshot.workloads[rp.wds];
+            PlacementSummary {
+                wds: wds.name.clone(),
+                name: wds.edge_placements[rp.index].meta.name.clone(),
+                destinations: rp
+                    .destinations
+                    .iter()
+                    .map(|&d| DestinationRef {
+                        location: wecs[d].placement.location_name.clone(),
+                        sync_target: wecs[d].name.clone(),
+                    })
+                    .collect(),
+                matching_location_count: rp.matching_location_count,
+                objects: rp
+                    .objects
+                    .iter()
+                    .map(|&o| wds.objects[o].id.to_string())
+                    .collect(),
+            }
+        })
+        .collect();
+    problems.sort();
+    problems.dedup();
+    Plan {
+        revision: snapshot.revision.clone(),
+        placements,
+        destinations,
+        problems,
+    }
+}
+
+/// How an object is customized, worked out once for all its destinations.
+struct Recipe<'a> {
+    expand: bool,
+    customizer: Option<&'a Customizer>,
+    /// The parameters the object (and its Customizer) use: destinations that agree on their
+    /// values get the same customized object, computed once.
+    parameters: Vec<String>,
+}
+
+/// The Customizer an object names, per KubeStellar: `name` in the object's namespace, or
+/// `namespace/name` (the only form for a cluster-scoped object).
+fn find_customizer<'a>(
+    wds: &'a WorkloadSpace,
+    object: &Object,
+) -> Result<Option<&'a Customizer>, String> {
+    let Some(reference) = object.meta.annotations.get(CUSTOMIZER) else {
+        return Ok(None);
+    };
+    let (ns, name) = match reference.split_once('/') {
+        Some((ns, name)) => (ns.to_string(), name.to_string()),
+        None => match &object.id.namespace {
+            Some(ns) => (ns.clone(), reference.clone()),
+            None => {
+                return Err(format!(
+                    "annotation {CUSTOMIZER}: {reference:?} must be namespace/name for a cluster-scoped object"
+                ));
+            }
+        },
+    };
+    match wds.customizers.get(&(ns.clone(), name.clone())) {
+        Some(c) => Ok(Some(c)),
+        None => Err(format!(
+            "annotation {CUSTOMIZER}: Customizer {ns}/{name} does not exist in WDS {:?}",
+            wds.name
+        )),
+    }
+}
+
+fn recipe<'a>(wds: &'a WorkloadSpace, object: &Object) -> Result<Recipe<'a>, String> {
+    let expand = object.meta.annotated(EXPAND_PARAMETERS, "true");
+    let customizer = find_customizer(wds, object)?;
+    let parameters = customize::parameters_needed(&object.value, expand, customizer)
+        .map_err(|e| e.to_string())?;
+    Ok(Recipe {
+        expand,
+        customizer,
+        parameters: parameters.into_iter().collect(),
+    })
+}
+
+/// Removes what an API server sets and marks the copy as KubeStellar's mailbox does.
+fn project(value: &Value) -> Value {
+    let mut value = value.clone();
+    if let Some(Value::Object(meta)) = value.get_mut("metadata") {
+        for key in [
+            "uid",
+            "resourceVersion",
+            "selfLink",
+            "managedFields",
+            "ownerReferences",
+            "generation",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            meta.remove(key);
+        }
+        let labels = meta
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        if let Value::Object(labels) = labels {
+            labels.insert(PROJECTED.into(), Value::from("yes"));
+        }
+    }
+    value
+}
+
+#[allow(clippy::too_many_arguments)]
+fn place_object(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    w: usize,
+    wds: &WorkloadSpace,
+    object: &Object,
+    pairs: &[(usize, usize)],
+    entries: &mut [Vec<(usize, PlacedObject)>],
+    problems: &mut Vec<Problem>,
+) {
+    let recipe = match recipe(wds, object) {
+        Ok(r) => r,
+        Err(why) => {
+            let count = pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>().len();
+            problems.push(Problem::new(
+                &wds.name,
+                &object.file,
+                object.id.to_string(),
+                format!("{why}; the object is withheld from all {count} of its destinations"),
+            ));
+            return;
+        }
+    };
+    let base = Arc::new(project(&object.value));
+    let create_only = object.meta.annotated(DOWNSYNC_OVERWRITE, "false");
+    let customized = recipe.expand || recipe.customizer.is_some();
+    let mut cache: HashMap<Vec<Option<String>>, Result<Arc<Value>, String>> = HashMap::new();
+    let mut failures: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let d = group[0].0;
+        let wec = &resolution.wecs[d];
+        let mut placements: Vec<String> = group
+            .iter()
+            .map(|&(_, p)| {
+                wds.edge_placements[resolution.placements[p].index]
+                    .meta
+                    .name
+                    .clone()
+            })
+            .collect();
+        placements.dedup();
+        let want_singleton = group.iter().any(|&(_, p)| {
+            wds.edge_placements[resolution.placements[p].index]
+                .spec
+                .want_singleton_reported_state
+        });
+        let value = if customized {
+            let inventory = &snapshot.inventories[wec.inventory];
+            let location = wec.location.map(|l| &inventory.locations[l]);
+            let empty = placement::no_labels();
+            let params = Params {
+                labels: location.map_or(empty, |l| &l.meta.labels),
+                annotations: location.map_or(empty, |l| &l.meta.annotations),
+                wec: &wec.name,
+                location: &wec.placement.location_name,
+            };
+            let key: Vec<Option<String>> = recipe
+                .parameters
+                .iter()
+                .map(|n| params.get(n).map(str::to_string))
+                .collect();
+            let result = cache.entry(key).or_insert_with(|| {
+                customize::customize(&base, recipe.expand, recipe.customizer, &params)
+                    .map(|v| match v {
+                        std::borrow::Cow::Borrowed(_) => base.clone(),
+                        std::borrow::Cow::Owned(v) => Arc::new(v),
+                    })
+                    .map_err(|e| e.to_string())
+            });
+            match result {
+                Ok(v) => v.clone(),
+                Err(why) => {
+                    failures.entry(why.clone()).or_default().push(&wec.name);
+                    continue;
+                }
+            }
+        } else {
+            base.clone()
+        };
+        entries[d].push((
+            w,
+            PlacedObject {
+                wds: wds.name.clone(),
+                also_from: Vec::new(),
+                placements,
+                create_only,
+                want_singleton_reported_state: want_singleton,
+                id: object.id.clone(),
+                object: value,
+            },
+        ));
+    }
+    for (why, wecs) in failures {
+        problems.push(Problem::new(
+            &wds.name,
+            &object.file,
+            object.id.to_string(),
+            format!("withheld from {}: {why}", name_list(&wecs)),
+        ));
+    }
+}
+
+/// `a, b, c` — or the first ten and a count, so that a fleet-wide failure stays readable.
+pub(crate) fn name_list(names: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    if names.len() <= SHOWN {
+        names.join(", ")
+    } else {
+        format!(
+            "{} and {} more",
+            names[..SHOWN].join(", "),
+            names.len() - SHOWN
+        )
+    }
+}
+
+/// Sorts one WEC's objects and resolves the same identity coming from several WDSes (design §9.6).
+fn merge_sources(
+    mut entries: Vec<(usize, PlacedObject)>,
+    snapshot: &Snapshot,
+    wec: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<PlacedObject> {
+    entries.sort_by(|a, b| a.1.id.cmp(&b.1.id).then(a.0.cmp(&b.0)));
+    let mut out: Vec<PlacedObject> = Vec::with_capacity(entries.len());
+    for (w, placed) in entries {
+        if let Some(prev) = out.last_mut()
+            && prev.id == placed.id
+        {
+            if prev.object == placed.object {
+                prev.also_from.push(placed.wds);
+                prev.create_only |= placed.create_only;
+            } else {
+                let file = snapshot.workloads[w]
+                    .object(&placed.id)
+                    .map(|o| o.file.clone())
+                    .unwrap_or_default();
+                problems.push(Problem::new(
+                    &placed.wds,
+                    file,
+                    placed.id.to_string(),
+                    format!(
+                        "WDS {:?} and {:?} both send this object to {wec} and their copies differ; the copy from {:?} is delivered",
+                        prev.wds, placed.wds, prev.wds
+                    ),
+                ));
+            }
+            continue;
+        }
+        out.push(placed);
+    }
+    out
+}

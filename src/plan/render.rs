@@ -1,0 +1,105 @@
+//! Rendering a [`Plan`]: JSON and YAML for programs (design §7's contract), a table for people.
+
+use std::fmt::Write as _;
+
+use super::Plan;
+
+/// Why a plan could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// JSON serialization failed.
+    #[error("rendering JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// YAML serialization failed.
+    #[error("rendering YAML: {0}")]
+    Yaml(String),
+}
+
+/// The plan as one pretty-printed JSON object, newline-terminated.
+pub fn json(plan: &Plan) -> Result<String, RenderError> {
+    let mut out = serde_json::to_string_pretty(plan)?;
+    out.push('\n');
+    Ok(out)
+}
+
+/// The plan as one YAML document.
+pub fn yaml(plan: &Plan) -> Result<String, RenderError> {
+    // Through a JSON value, so YAML and JSON output agree field for field.
+    let value = serde_json::to_value(plan)?;
+    serde_saphyr::to_string(&value).map_err(|e| RenderError::Yaml(e.to_string()))
+}
+
+/// The plan for people: WEC by WEC, what each gets, then the problems.
+pub fn table(plan: &Plan) -> String {
+    let mut out = String::new();
+    if let Some(rev) = &plan.revision {
+        let _ = writeln!(out, "revision {rev}");
+    }
+    let _ = writeln!(out, "\nEdgePlacements");
+    if plan.placements.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    let width = plan
+        .placements
+        .iter()
+        .map(|p| p.wds.len() + p.name.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for p in &plan.placements {
+        let dests: Vec<&str> = p
+            .destinations
+            .iter()
+            .map(|d| d.sync_target.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:width$}  {} object(s) → {}",
+            format!("{}/{}", p.wds, p.name),
+            p.objects.len(),
+            if dests.is_empty() {
+                "no destination".to_string()
+            } else {
+                super::name_list(&dests)
+            },
+        );
+    }
+    let _ = writeln!(out, "\nWECs");
+    if plan.destinations.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (wec, dest) in &plan.destinations {
+        let _ = writeln!(
+            out,
+            "  {wec}: {} object(s), {} namespace(s) ensured, {} upsync rule(s)",
+            dest.objects.len(),
+            dest.namespaces.len(),
+            dest.upsync.len()
+        );
+        for o in &dest.objects {
+            let mut flags = Vec::new();
+            if o.create_only {
+                flags.push("create-only");
+            }
+            if o.want_singleton_reported_state {
+                flags.push("singleton");
+            }
+            let flags = if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", flags.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "    {}  from {} via {}{flags}",
+                o.id,
+                o.wds,
+                o.placements.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(out, "\nProblems: {}", plan.problems.len());
+    for p in &plan.problems {
+        let _ = writeln!(out, "  {p}");
+    }
+    out
+}
