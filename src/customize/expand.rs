@@ -427,6 +427,21 @@ mod tests {
         }
 
         #[test]
+        fn used_names_are_the_undefined_names(s in "[a%()x]{0,24}") {
+            let empty = BTreeMap::new();
+            let p = Params { labels: &empty, annotations: &empty, wec: "w", location: "l" };
+            let mut used = BTreeSet::new();
+            match (parameters_used_str(&s, &mut used), expand_str(&s, &p)) {
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (Ok(()), Ok(_)) => prop_assert!(used.is_empty()),
+                (Ok(()), Err(CustomizeError::UndefinedParameters { names })) => {
+                    prop_assert_eq!(names, used.into_iter().collect::<Vec<_>>());
+                }
+                (a, b) => prop_assert!(false, "inconsistent: {:?} vs {:?}", a, b),
+            }
+        }
+
+        #[test]
         fn escaped_percent_round_trips(s in "\\PC*") {
             let empty = BTreeMap::new();
             let p = Params { labels: &empty, annotations: &empty, wec: "w", location: "l" };

@@ -62,7 +62,17 @@ impl Selector {
         }
     }
 
-    /// The key a definite selector creates in a map, if it is a name.
+    /// The key a definite selector looks up in an existing map (`.0` is key "0" there).
+    fn map_key(&self) -> Option<&str> {
+        match self {
+            Self::Dot(name) => Some(name),
+            Self::Names(names) if names.len() == 1 => names.first().map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// The key a definite selector creates in a map that does not exist yet. All-digit names are
+    /// excluded: they most likely mean an array index, and gitstellar never creates arrays.
     fn creatable_key(&self) -> Option<&str> {
         match self {
             Self::Dot(name) if !is_index(name) => Some(name),
@@ -237,13 +247,12 @@ impl JsonPath {
                 }),
             };
         }
-        let key = selector.creatable_key().unwrap_or_default();
-        match node {
+        match (node, selector.map_key()) {
             // A null member is created like a missing one.
-            Value::Object(map) => Ok(map.get(key).filter(|child| !child.is_null())),
+            (Value::Object(map), Some(key)) => Ok(map.get(key).filter(|child| !child.is_null())),
             // A YAML key with nothing after it (`labels:`) is null; treating it as an empty map
             // is what the user meant.
-            Value::Null if selector.creatable_key().is_some() => Ok(None),
+            (Value::Null, _) if selector.creatable_key().is_some() => Ok(None),
             _ => {
                 let want = if matches!(selector, Selector::Dot(name) if is_index(name)) {
                     "an array or a map"
@@ -269,10 +278,11 @@ fn step_mut<'v>(node: &'v mut Value, selector: &Selector, last: bool) -> Option<
     if let Some(index) = index {
         return node.as_array_mut()?.get_mut(index);
     }
-    let key = selector.creatable_key()?;
     if node.is_null() {
+        selector.creatable_key()?;
         *node = Value::Object(Map::new());
     }
+    let key = selector.map_key()?;
     let child = node
         .as_object_mut()?
         .entry(key.to_owned())
@@ -903,6 +913,20 @@ mod tests {
             json!({"spec": {"x": [1, {"y": 2}], "n": {"a": {"b": 1}}, "s": "str"}}),
         );
         ok("$", json!(7), json!(7));
+        let m = json!({"m": {"0": "a"}});
+        assert_eq!(set(&m, "$.m.0", json!("b")), Ok(json!({"m": {"0": "b"}})));
+        assert_eq!(
+            set(&m, "$.m.1", json!("c")),
+            Ok(json!({"m": {"0": "a", "1": "c"}}))
+        );
+        assert_eq!(
+            set(&m, "$.n.1", json!("c")),
+            Err(
+                "path $.n.1: $.n does not exist and gitstellar creates only maps, but the next \
+                 selector needs an array"
+                    .to_owned()
+            )
+        );
         ok("$.spec", json!({}), json!({"spec": {}}));
     }
 

@@ -1,0 +1,332 @@
+//! Helpers shared by the integration tests: real git repositories made with the `git` CLI and the
+//! real `gitstellar` binary (in the style of ripgrep's test utilities).
+//!
+//! Every test file includes this module with `mod common;` and uses only part of it.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// Environment that makes `git` independent of the user's configuration.
+fn git_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_AUTHOR_NAME", "Test Author")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "Test Committer")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", null_device())
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+}
+
+fn null_device() -> &'static str {
+    if cfg!(windows) { "NUL" } else { "/dev/null" }
+}
+
+/// A git repository in a temporary directory, removed when dropped.
+pub struct GitRepo {
+    dir: tempfile::TempDir,
+}
+
+impl Default for GitRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GitRepo {
+    /// `git init` (branch `main`) in a fresh temporary directory.
+    pub fn new() -> GitRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("gitstellar-test-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let repo = GitRepo { dir };
+        repo.git(&["-c", "init.defaultBranch=main", "init", "-q"]);
+        repo.git(&["config", "commit.gpgsign", "false"]);
+        repo.git(&["config", "core.autocrlf", "false"]);
+        repo
+    }
+
+    /// The top of the working tree.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// An absolute path inside the working tree.
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    /// Runs `git` in the repository; panics unless it succeeds. Returns stdout, trimmed.
+    pub fn git<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        let out = git_env(&mut Command::new("git"))
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {:?} failed: {}",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Writes a text file (creating its directories).
+    pub fn write(&self, rel: &str, text: &str) {
+        self.write_bytes(rel, text.as_bytes());
+    }
+
+    /// Writes a file of arbitrary bytes (creating its directories).
+    pub fn write_bytes(&self, rel: &str, bytes: &[u8]) {
+        let path = self.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create directories");
+        }
+        std::fs::write(&path, bytes).expect("write file");
+    }
+
+    /// Creates a symbolic link at `rel` pointing to `target` (as written, usually relative).
+    #[cfg(unix)]
+    pub fn symlink(&self, target: &str, rel: &str) {
+        let path = self.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create directories");
+        }
+        std::os::unix::fs::symlink(target, path).expect("create symlink");
+    }
+
+    /// Removes a file or a directory tree from the working tree.
+    pub fn remove(&self, rel: &str) {
+        let path = self.join(rel);
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).expect("remove directory");
+        } else {
+            std::fs::remove_file(path).expect("remove file");
+        }
+    }
+
+    /// Copies a directory tree from disk into the working tree at `rel` (`""` for the top).
+    pub fn copy_dir(&self, from: &Path, rel: &str) {
+        let to = self.join(rel);
+        std::fs::create_dir_all(&to).expect("create directories");
+        for entry in std::fs::read_dir(from).expect("read directory") {
+            let entry = entry.expect("read directory entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel_child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if entry.file_type().expect("file type").is_dir() {
+                self.copy_dir(&entry.path(), &rel_child);
+            } else {
+                std::fs::copy(entry.path(), self.join(&rel_child)).expect("copy file");
+            }
+        }
+    }
+
+    /// Stages everything (`git add -A`) and commits; returns the new commit id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "--no-verify", "-m", message]);
+        self.head()
+    }
+
+    /// The commit id of `HEAD`.
+    pub fn head(&self) -> String {
+        self.rev_parse("HEAD")
+    }
+
+    /// The commit id a revision names.
+    pub fn rev_parse(&self, rev: &str) -> String {
+        self.git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
+    }
+
+    /// A `gitstellar plan --repo <top> <args>` command.
+    pub fn plan(&self, args: &[&str]) -> TestCommand {
+        let mut cmd = TestCommand::new();
+        cmd.arg("plan").arg("--repo").arg(self.path()).args(args);
+        cmd
+    }
+}
+
+/// The `gitstellar` binary with arguments, run to completion.
+pub struct TestCommand {
+    cmd: Command,
+}
+
+impl Default for TestCommand {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCommand {
+    /// The binary under test, with a neutral environment (no logging filters from the caller).
+    pub fn new() -> TestCommand {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitstellar"));
+        git_env(&mut cmd)
+            .env_remove("RUST_LOG")
+            .env_remove("GITSTELLAR_LOG")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        TestCommand { cmd }
+    }
+
+    /// Adds one argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<S: AsRef<OsStr>>(&mut self, args: &[S]) -> &mut Self {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Runs in this directory.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Runs the command and captures its outcome.
+    pub fn run(&mut self) -> Outcome {
+        let out = self.cmd.output().expect("run gitstellar");
+        Outcome {
+            description: format!("{:?}", self.cmd),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code(),
+        }
+    }
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The command, for failure messages.
+    pub description: String,
+    /// Standard output (lossily decoded).
+    pub stdout: String,
+    /// Standard error (lossily decoded).
+    pub stderr: String,
+    /// The exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+}
+
+impl Outcome {
+    /// Panics (showing stdout and stderr) unless the exit code is `code`.
+    #[track_caller]
+    pub fn assert_exit(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{}: expected exit {code}, got {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.description,
+            self.code,
+            truncate(&self.stdout),
+            truncate(&self.stderr)
+        );
+        self
+    }
+
+    /// Panics unless the process exited normally with 0, 1 or 2 (never a panic's 101 or a signal).
+    #[track_caller]
+    pub fn assert_no_crash(&self) -> &Self {
+        assert!(
+            matches!(self.code, Some(0..=2)),
+            "{}: exit {:?} (crash?)\n--- stderr ---\n{}",
+            self.description,
+            self.code,
+            truncate(&self.stderr)
+        );
+        self
+    }
+
+    /// Stdout parsed as JSON.
+    #[track_caller]
+    pub fn stdout_json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{}: stdout is not JSON ({e}):\n{}\n--- stderr ---\n{}",
+                self.description,
+                truncate(&self.stdout),
+                truncate(&self.stderr)
+            )
+        })
+    }
+}
+
+fn truncate(text: &str) -> &str {
+    const MAX: usize = 8000;
+    if text.len() <= MAX {
+        return text;
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `group/Kind/namespace/name` (the plan's object notation; `core` for the core group and
+/// `_cluster` for cluster-scoped objects) of one entry of `destinations.<wec>.objects`.
+pub fn object_id(entry: &Value) -> String {
+    let object = &entry["object"];
+    let api = object["apiVersion"].as_str().unwrap_or_default();
+    let group = match api.split_once('/') {
+        Some((group, _)) => group,
+        None => "core",
+    };
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("_cluster");
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    format!("{group}/{kind}/{namespace}/{name}")
+}
+
+/// The object ids a WEC gets in a `plan -o json` output, in output order.
+pub fn wec_objects(plan: &Value, wec: &str) -> Vec<String> {
+    plan["destinations"][wec]["objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no destination {wec:?} in {plan:#}"))
+        .iter()
+        .map(object_id)
+        .collect()
+}
+
+/// The one entry of `destinations.<wec>.objects` for an object id; panics if absent.
+#[track_caller]
+pub fn wec_object<'a>(plan: &'a Value, wec: &str, id: &str) -> &'a Value {
+    plan["destinations"][wec]["objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no destination {wec:?}"))
+        .iter()
+        .find(|e| object_id(e) == id)
+        .unwrap_or_else(|| panic!("{wec} does not get {id}; it gets {:?}", wec_objects(plan, wec)))
+}
+
+/// The problems of a `plan -o json` output.
+pub fn problems(plan: &Value) -> Vec<Value> {
+    plan["problems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no problems list in {plan:#}"))
+}
