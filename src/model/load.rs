@@ -372,15 +372,10 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
         }
     }
 
-    let usable_names: BTreeSet<&str> = names.keys().map(String::as_str).collect();
-    inventories.retain(|s| {
-        usable_names.contains(s.name.as_str())
-            && names.get(&s.name).is_some_and(|&i| spaces[i].1 == s.dir)
-    });
-    workloads.retain(|s| {
-        usable_names.contains(s.name.as_str())
-            && names.get(&s.name).is_some_and(|&i| spaces[i].1 == s.dir)
-    });
+    // Only the first space of each name (and only usable names) is kept.
+    let kept = |name: &str, dir: &str| names.get(name).is_some_and(|&i| spaces[i].1 == dir);
+    inventories.retain(|s| kept(&s.name, &s.dir));
+    workloads.retain(|s| kept(&s.name, &s.dir));
     for inv in &mut inventories {
         finish_inventory(inv, &mut problems);
     }
@@ -1072,3 +1067,7 @@ fn finish_workload(space: &mut WorkloadSpace, problems: &mut Vec<Problem>) {
     }
     space.objects = kept;
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

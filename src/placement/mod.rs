@@ -7,6 +7,7 @@
 //! §9.5), plus the implicit CRDs of selected custom resources. The union over EdgePlacements is
 //! taken by [`crate::plan`]. Pure: no I/O.
 
+mod explain;
 pub mod selector;
 mod what;
 mod r#where;
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::model::{Problem, SinglePlacement, Snapshot, UpsyncSet};
+pub use explain::{Explanation, PlacementVerdict, explain};
 pub use selector::{Selector, SelectorError};
 pub use what::{is_system_object, upsync_matches};
 

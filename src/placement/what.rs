@@ -54,7 +54,8 @@ pub fn is_system_object(object: &Object) -> bool {
     }
 }
 
-fn never_downsynced(object: &Object) -> bool {
+/// Whether the object's resource never leaves the WDS (KubeStellar's "tolerate in centre").
+pub(super) fn never_downsynced(object: &Object) -> bool {
     NEVER_DOWNSYNCED_GROUPS.contains(&object.id.group.as_str())
         || NEVER_DOWNSYNCED
             .iter()
@@ -231,7 +232,7 @@ impl<'a> WhatIndex<'a> {
 
 /// The labels of namespace `ns` as an API server would hold them: the WDS's Namespace manifest's
 /// labels plus `kubernetes.io/metadata.name`, or only that label for a namespace without one.
-fn namespace_labels_of(wds: &WorkloadSpace, ns: &str) -> BTreeMap<String, String> {
+pub(super) fn namespace_labels_of(wds: &WorkloadSpace, ns: &str) -> BTreeMap<String, String> {
     let id = crate::model::ObjectId {
         group: String::new(),
         kind: "Namespace".into(),

@@ -136,7 +136,14 @@ impl GitRepo {
     /// Stages everything (`git add -A`) and commits; returns the new commit id.
     pub fn commit(&self, message: &str) -> String {
         self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "--no-verify", "-m", message]);
+        self.git(&[
+            "commit",
+            "-q",
+            "--allow-empty",
+            "--no-verify",
+            "-m",
+            message,
+        ]);
         self.head()
     }
 
@@ -320,7 +327,12 @@ pub fn wec_object<'a>(plan: &'a Value, wec: &str, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no destination {wec:?}"))
         .iter()
         .find(|e| object_id(e) == id)
-        .unwrap_or_else(|| panic!("{wec} does not get {id}; it gets {:?}", wec_objects(plan, wec)))
+        .unwrap_or_else(|| {
+            panic!(
+                "{wec} does not get {id}; it gets {:?}",
+                wec_objects(plan, wec)
+            )
+        })
 }
 
 /// The problems of a `plan -o json` output.
