@@ -46,14 +46,22 @@ pub(super) fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-fn explain(snapshot: &crate::model::Snapshot, object: &str, output: OutputFormat) -> anyhow::Result<Outcome> {
+fn explain(
+    snapshot: &crate::model::Snapshot,
+    object: &str,
+    output: OutputFormat,
+) -> anyhow::Result<Outcome> {
     let resolution = placement::resolve(snapshot);
     let explanations: Vec<placement::Explanation> = snapshot
         .workloads
         .iter()
         .enumerate()
         .flat_map(|(w, wds)| {
-            wds.objects.iter().enumerate().filter(|(_, o)| o.id.to_string() == object).map(move |(o, _)| (w, o))
+            wds.objects
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.id.to_string() == object)
+                .map(move |(o, _)| (w, o))
         })
         .map(|(w, o)| placement::explain(snapshot, &resolution, w, o))
         .collect();
@@ -77,9 +85,20 @@ fn explain(snapshot: &crate::model::Snapshot, object: &str, output: OutputFormat
                     out.push_str("  no EdgePlacement in this WDS\n");
                 }
                 for p in &e.placements {
-                    let verdict = if p.selected { "selects it" } else { "does not select it" };
-                    let dests = if p.destinations.is_empty() { "no destination".into() } else { p.destinations.join(", ") };
-                    out.push_str(&format!("  {}: {verdict} (destinations: {dests})\n", p.name));
+                    let verdict = if p.selected {
+                        "selects it"
+                    } else {
+                        "does not select it"
+                    };
+                    let dests = if p.destinations.is_empty() {
+                        "no destination".into()
+                    } else {
+                        p.destinations.join(", ")
+                    };
+                    out.push_str(&format!(
+                        "  {}: {verdict} (destinations: {dests})\n",
+                        p.name
+                    ));
                     for r in &p.reasons {
                         out.push_str(&format!("    {r}\n"));
                     }
@@ -89,5 +108,11 @@ fn explain(snapshot: &crate::model::Snapshot, object: &str, output: OutputFormat
         }
     };
     super::print(&text).context("writing the explanation to stdout")?;
-    Ok(if snapshot.problems.is_empty() && resolution.problems.is_empty() { Outcome::Clean } else { Outcome::Problems })
+    Ok(
+        if snapshot.problems.is_empty() && resolution.problems.is_empty() {
+            Outcome::Clean
+        } else {
+            Outcome::Problems
+        },
+    )
 }

@@ -195,6 +195,33 @@ pub struct LocationSpec {
     pub instance_selector: Option<LabelSelector>,
 }
 
+/// `SyncTarget.spec` (inherited from kcp's TMC; KubeStellar uses none of it, gitstellar neither,
+/// but reads it so that a malformed one is reported).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncTargetSpec {
+    /// Default `false`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub unschedulable: bool,
+    /// A time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evict_after: Option<String>,
+    /// Default `[{export: kubernetes}]`.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub supported_api_exports: Vec<Value>,
+    /// Free-form cells.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub cells: BTreeMap<String, String>,
+}
+
 /// A group, version and resource, as in `Location.spec.resource`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupVersionResource {

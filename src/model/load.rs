@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::kubestellar::{
     CustomizerBody, EDGE_GROUP, EDGE_VERSION, EdgePlacementSpec, GITSTELLAR_GROUP, LocationSpec,
+    SyncTargetSpec,
 };
 use super::{
     Customizer, EdgePlacement, InventorySpace, Location, Object, ObjectId, ObjectMeta, Problem,
@@ -757,10 +758,14 @@ fn read_inventory_doc(space: &mut InventorySpace, doc: Document, problems: &mut 
                 problems.push(problem(format!("SyncTarget name {name:?} {why}")));
                 return;
             }
-            space.sync_targets.push(SyncTarget {
-                meta: header.meta,
-                file: doc.file,
-            });
+            match section::<SyncTargetSpec>(&doc.value, "spec") {
+                Ok(spec) => space.sync_targets.push(SyncTarget {
+                    meta: header.meta,
+                    spec,
+                    file: doc.file,
+                }),
+                Err(why) => problems.push(problem(why)),
+            }
         }
         "SinglePlacementSlice" | "SyncerConfig" | "EdgeSyncConfig" => {}
         other => problems.push(problem(format!(

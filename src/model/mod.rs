@@ -157,6 +157,8 @@ pub struct Location {
 pub struct SyncTarget {
     /// Name (the WEC's name), labels (matched by `instanceSelector`), uid.
     pub meta: ObjectMeta,
+    /// The spec (unused by placement).
+    pub spec: SyncTargetSpec,
     /// Source file.
     pub file: String,
 }

@@ -35,13 +35,21 @@ pub struct PlacementVerdict {
 }
 
 /// Explains, for each EdgePlacement of `wds`, whether it selects `object` and why.
-pub fn explain(snapshot: &Snapshot, resolution: &Resolution, wds_index: usize, object_index: usize) -> Explanation {
+pub fn explain(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    wds_index: usize,
+    object_index: usize,
+) -> Explanation {
     let wds = &snapshot.workloads[wds_index];
     let object = &wds.objects[object_index];
     let excluded = if is_system_object(object) {
         Some("a system object an API server makes by itself: never downsynced".to_string())
     } else if never_downsynced(object) {
-        Some(format!("resource {} of group {:?} never leaves the WDS", object.resource, object.id.group))
+        Some(format!(
+            "resource {} of group {:?} never leaves the WDS",
+            object.resource, object.id.group
+        ))
     } else {
         None
     };
@@ -66,20 +74,34 @@ pub fn explain(snapshot: &Snapshot, resolution: &Resolution, wds_index: usize, o
                 reasons.push("no downsync tests: selects nothing".into());
             }
             if upsync_matches(&ep.spec.upsync, object) {
-                reasons.push("its upsync rules claim the object, so it is upsynced, not downsynced".into());
+                reasons.push(
+                    "its upsync rules claim the object, so it is upsynced, not downsynced".into(),
+                );
             }
             if p.implicit.binary_search(&object_index).is_ok() {
-                reasons.push("added implicitly: it defines a custom resource this EdgePlacement selects".into());
+                reasons.push(
+                    "added implicitly: it defines a custom resource this EdgePlacement selects"
+                        .into(),
+                );
             }
             PlacementVerdict {
                 name: ep.meta.name.clone(),
                 selected,
                 reasons,
-                destinations: p.destinations.iter().map(|&d| resolution.wecs[d].name.clone()).collect(),
+                destinations: p
+                    .destinations
+                    .iter()
+                    .map(|&d| resolution.wecs[d].name.clone())
+                    .collect(),
             }
         })
         .collect();
-    Explanation { wds: wds.name.clone(), object: object.id.to_string(), excluded, placements }
+    Explanation {
+        wds: wds.name.clone(),
+        object: object.id.to_string(),
+        excluded,
+        placements,
+    }
 }
 
 fn listed(list: &[String], value: &str) -> bool {
@@ -91,7 +113,10 @@ fn show(list: &[String]) -> String {
 }
 
 /// Whether any selector of a list matches, describing the failure; invalid selectors never match.
-fn selectors_fail(selectors: &[LabelSelector], labels: &std::collections::BTreeMap<String, String>) -> Option<String> {
+fn selectors_fail(
+    selectors: &[LabelSelector],
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
     let mut unmet = Vec::new();
     for s in selectors {
         match Selector::compile(s) {
@@ -112,21 +137,39 @@ fn failed_criteria(wds: &WorkloadSpace, object: &Object, test: &DownsyncObjectTe
     if let Some(g) = &test.api_group
         && *g != object.id.group
     {
-        let hint = if g == "*" { " (\"*\" is not a wildcard for apiGroup; omit apiGroup to match every group)" } else { "" };
-        out.push(format!("apiGroup {g:?} is not the object's group {:?}{hint}", object.id.group));
+        let hint = if g == "*" {
+            " (\"*\" is not a wildcard for apiGroup; omit apiGroup to match every group)"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "apiGroup {g:?} is not the object's group {:?}{hint}",
+            object.id.group
+        ));
     }
     if !test.resources.is_empty() && !listed(&test.resources, &object.resource) {
-        out.push(format!("resources {} do not include {:?}", show(&test.resources), object.resource));
+        out.push(format!(
+            "resources {} do not include {:?}",
+            show(&test.resources),
+            object.resource
+        ));
     }
     if !test.namespaces.is_empty() && !listed(&test.namespaces, object.id.namespace_or_empty()) {
         let what = match &object.id.namespace {
             Some(ns) => format!("namespace {ns:?}"),
             None => "cluster-scoped objects (only \"*\" matches them)".into(),
         };
-        out.push(format!("namespaces {} do not include {what}", show(&test.namespaces)));
+        out.push(format!(
+            "namespaces {} do not include {what}",
+            show(&test.namespaces)
+        ));
     }
     if !test.object_names.is_empty() && !listed(&test.object_names, &object.id.name) {
-        out.push(format!("objectNames {} do not include {:?}", show(&test.object_names), object.id.name));
+        out.push(format!(
+            "objectNames {} do not include {:?}",
+            show(&test.object_names),
+            object.id.name
+        ));
     }
     if !test.namespace_selectors.is_empty() {
         let labels = match &object.id.namespace {
