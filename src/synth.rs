@@ -946,11 +946,3 @@ mod tests {
         assert_eq!(read, want);
     }
 }
-#[cfg(test)]
-mod peek {
-    #[test]
-    fn peek() {
-        let f = super::generate(&super::SynthConfig::quick());
-        super::write_to_dir(&f, std::path::Path::new("/tmp/synthview/repo")).unwrap();
-    }
-}

@@ -362,7 +362,7 @@ fn place_object(
                         std::borrow::Cow::Borrowed(_) => base.clone(),
                         std::borrow::Cow::Owned(v) => Arc::new(v),
                     })
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| describe_failure(&e, recipe.customizer))
             });
             match result {
                 Ok(v) => v.clone(),
@@ -394,6 +394,18 @@ fn place_object(
             object.id.to_string(),
             format!("withheld from {}: {why}", name_list(&wecs)),
         ));
+    }
+}
+
+/// A customization failure as a problem message, naming the Customizer when the fault is in it.
+fn describe_failure(error: &customize::CustomizeError, customizer: Option<&Customizer>) -> String {
+    use customize::CustomizeError as E;
+    match (error, customizer) {
+        (
+            E::BadPath { .. } | E::BadValue { .. } | E::PathNotWritable { .. } | E::BadPatch { .. } | E::PatchFailed { .. },
+            Some(c),
+        ) => format!("{error} (Customizer {}/{})", c.meta.namespace.as_deref().unwrap_or_default(), c.meta.name),
+        _ => error.to_string(),
     }
 }
 
