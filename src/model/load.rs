@@ -332,7 +332,7 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
         }
     }
 
-    let resources = resource_table(&config, &docs, &usable, &spaces, &mut problems);
+    let (resources, kinds) = resource_table(&config, &docs, &usable, spaces.len(), &mut problems);
 
     let mut inventories: Vec<InventorySpace> = Vec::new();
     let mut workloads: Vec<WorkloadSpace> = Vec::new();
@@ -368,7 +368,10 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
         match kind {
             SpaceKind::Inventory => read_inventory_doc(&mut inventories[i], doc, &mut problems),
             SpaceKind::Workload => {
-                read_workload_doc(&mut workloads[i], doc, &resources, &mut problems)
+                {
+                let space = doc.space;
+                read_workload_doc(&mut workloads[i], doc, &kinds.view(&resources, space), &mut problems)
+            }
             }
         }
     }
@@ -464,21 +467,54 @@ fn expand_lists(value: Value, emit: &mut dyn FnMut(Value)) {
     }
 }
 
-/// The built-in table, plus every CRD of every WDS, plus `resourceMappings` (which win).
+/// How kinds map to resources while loading: `resourceMappings` win, then the CRDs of the
+/// object's own WDS (a WDS, like KubeStellar's, serves a custom resource only if it holds its
+/// CRD), then the built-in table.
+struct Kinds {
+    /// (group, kind) of every `resourceMappings` entry.
+    configured: BTreeSet<(String, String)>,
+    /// The CRDs of each space, by space index.
+    crds: Vec<BTreeMap<(String, String), ResourceInfo>>,
+}
+
+impl Kinds {
+    fn view<'a>(&'a self, table: &'a ResourceTable, space: usize) -> KindLookup<'a> {
+        KindLookup { table, configured: &self.configured, crds: &self.crds[space] }
+    }
+}
+
+/// The kind mapping in force in one space.
+struct KindLookup<'a> {
+    table: &'a ResourceTable,
+    configured: &'a BTreeSet<(String, String)>,
+    crds: &'a BTreeMap<(String, String), ResourceInfo>,
+}
+
+impl KindLookup<'_> {
+    fn get(&self, group: &str, kind: &str) -> Option<&ResourceInfo> {
+        let key = (group.to_string(), kind.to_string());
+        if self.configured.contains(&key) {
+            return self.table.get(group, kind);
+        }
+        self.crds.get(&key).or_else(|| self.table.get(group, kind))
+    }
+}
+
+/// The snapshot's table (built-in kinds and `resourceMappings`, which win) plus every WDS's CRDs.
 fn resource_table(
     config: &RepoConfig,
     docs: &[Document],
     usable: &[bool],
-    spaces: &[(SpaceKind, String)],
+    space_count: usize,
     problems: &mut Vec<Problem>,
-) -> ResourceTable {
+) -> (ResourceTable, Kinds) {
     let mut table = ResourceTable::builtin();
+    let mut kinds = Kinds { configured: BTreeSet::new(), crds: vec![BTreeMap::new(); space_count] };
     for doc in docs {
-        if !usable[doc.space] || spaces[doc.space].0 != SpaceKind::Workload {
-            continue;
-        }
-        if let Some(info) = crd_resource(&doc.value) {
-            table.insert(info);
+        if usable[doc.space]
+            && let Some(info) = crd_resource(&doc.value)
+        {
+            kinds.crds[doc.space].insert((info.group.clone(), info.kind.clone()), info);
         }
     }
     for m in &config.resource_mappings {
@@ -487,12 +523,15 @@ fn resource_table(
             .and(validate::path_segment_name(&m.kind))
             .and(validate::path_segment_name(&m.resource));
         match valid {
-            Ok(()) => table.insert(ResourceInfo {
-                group: m.group.clone(),
-                kind: m.kind.clone(),
-                resource: m.resource.clone(),
-                namespaced: m.namespaced,
-            }),
+            Ok(()) => {
+                kinds.configured.insert((m.group.clone(), m.kind.clone()));
+                table.insert(ResourceInfo {
+                    group: m.group.clone(),
+                    kind: m.kind.clone(),
+                    resource: m.resource.clone(),
+                    namespaced: m.namespaced,
+                });
+            }
             Err(why) => problems.push(Problem::new(
                 "",
                 CONFIG_FILE,
@@ -501,7 +540,7 @@ fn resource_table(
             )),
         }
     }
-    table
+    (table, kinds)
 }
 
 /// The mapping a CustomResourceDefinition declares, if the value is a well-formed CRD.
@@ -787,7 +826,7 @@ impl Header {
 fn read_workload_doc(
     space: &mut WorkloadSpace,
     doc: Document,
-    resources: &ResourceTable,
+    resources: &KindLookup<'_>,
     problems: &mut Vec<Problem>,
 ) {
     let header = match read_header(&doc.value) {
@@ -916,7 +955,7 @@ fn read_workload_doc(
             &doc.file,
             object,
             format!(
-                "unknown kind {} in group {:?}: add its CustomResourceDefinition to a workload space, or a resourceMappings entry to {CONFIG_FILE}",
+                "unknown kind {} in group {:?}: add its CustomResourceDefinition to this workload space, or a resourceMappings entry to {CONFIG_FILE}",
                 header.kind, header.group
             ),
         ));

@@ -503,3 +503,25 @@ fn loading_ignores_input_order() {
         .collect();
     assert_eq!(values.len(), 2);
 }
+
+#[test]
+
+fn a_crd_maps_its_kind_only_in_its_own_wds() {
+    // Design §2: kinds are mapped by the built-in table, "the CustomResourceDefinitions found in
+    // the WDS" and resourceMappings. A WDS plays KubeStellar's WDS API server: a CronTab cannot
+    // exist in a WDS that does not define it.
+    let cron = "apiVersion: stable.example.com/v1
+kind: CronTab
+metadata: {name: c, namespace: ns}
+";
+    let s = snap(&[
+        ("wds/s/crd.yaml", CRD),
+        ("wds/s/cron.yaml", cron),
+        ("wds/t/cron.yaml", cron),
+    ]);
+    object(wds(&s, "s"), "stable.example.com/CronTab/ns/c");
+    assert!(wds(&s, "t").objects.is_empty(), "{:?}", ids(wds(&s, "t")));
+    let found = problems_about(&s, "wds/t/cron.yaml");
+    assert_eq!(found.len(), 1, "{:#?}", s.problems);
+    assert!(found[0].message.contains("CronTab"), "{:?}", found[0]);
+}

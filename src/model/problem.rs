@@ -8,7 +8,7 @@ use serde::Serialize;
 /// and everything else goes on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Problem {
-    /// The space (its directory, relative to the layout root), or `""` for the repo as a whole.
+    /// The space's name (its directory's last component), or `""` for the repo as a whole.
     pub space: String,
     /// The file, relative to the layout root, or `""` when the problem is not about one file.
     pub file: String,

@@ -156,3 +156,6 @@ pub fn no_labels() -> &'static BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     &EMPTY
 }
+
+#[cfg(test)]
+mod tests;

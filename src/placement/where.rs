@@ -73,18 +73,22 @@ impl<'a> Inventory<'a> {
                 let object = format!("edge.kubestellar.io/Location/_cluster/{}", loc.meta.name);
                 let problem =
                     |message: String| Problem::new(&inv.name, &loc.file, &object, message);
+                // A Location that pairs with nothing still counts as matching an EdgePlacement's
+                // selectors (`matchingLocationCount`); it just reaches no WEC.
+                let unpaired = PairedLocation { labels: &loc.meta.labels, wecs: Vec::new() };
                 let selector = match &loc.spec.instance_selector {
                     None => {
                         problems.push(problem(
                             "spec.instanceSelector is absent, so this Location pairs with no SyncTarget".into(),
                         ));
+                        locations.push(unpaired);
                         continue;
                     }
                     Some(sel) => match Selector::compile(sel) {
                         Ok(sel) => sel,
                         Err(e) => {
-                            problems
-                                .push(problem(format!("spec.instanceSelector is invalid: {e}")));
+                            problems.push(problem(format!("spec.instanceSelector is invalid: {e}")));
+                            locations.push(unpaired);
                             continue;
                         }
                     },

@@ -439,6 +439,7 @@ fn merge_sources(
             if prev.object == placed.object {
                 prev.also_from.push(placed.wds);
                 prev.create_only |= placed.create_only;
+                prev.want_singleton_reported_state |= placed.want_singleton_reported_state;
             } else {
                 let file = snapshot.workloads[w]
                     .object(&placed.id)
@@ -460,3 +461,6 @@ fn merge_sources(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
