@@ -102,6 +102,8 @@ fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         legacy_octal_numbers: true,
         strict_booleans: true,
+        // CRD schemas nest deeply; serde_json's own limit is 128, so go no further than that.
+        budget: serde_saphyr::budget! { max_depth: 128 },
     }
 }
 
@@ -129,8 +131,13 @@ pub fn parse_documents(path: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
         return Ok(vec![value]);
     }
     let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
-        .map_err(|e| format!("invalid YAML: {}", one_line(&e.to_string())))?;
+        .map_err(|e| format!("invalid YAML: {}", yaml_message(&e.to_string())))?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The parser's message for users: one line, without advice meant for the parser's API users.
+fn yaml_message(message: &str) -> String {
+    one_line(message).replace(", set DuplicateKeyPolicy in Options if acceptable", "")
 }
 
 /// Folds a multi-line parser message (with its source snippet) into one line for a problem.
@@ -410,7 +417,7 @@ fn read_config(files: &[SourceFile], problems: &mut Vec<Problem>) -> RepoConfig 
         .and_then(|bytes| parse_documents(&file.path, bytes))
         .and_then(|docs| match docs.as_slice() {
             [] => Ok(RepoConfig::default()),
-            [one] => serde_json::from_value::<RepoConfig>(one.clone()).map_err(|e| e.to_string()),
+            [one] => from_value_at::<RepoConfig>(one, ""),
             _ => Err("holds more than one document; it must hold one RepoConfig".into()),
         });
     match parsed {
@@ -572,15 +579,22 @@ struct Header {
 
 /// A best-effort name for an object whose header is broken, so problems still point at it.
 fn rough_name(value: &Value) -> String {
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("?");
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("?");
-    match value.pointer("/metadata/namespace").and_then(Value::as_str) {
-        Some(ns) => format!("{kind} {ns}/{name}"),
-        None => format!("{kind} {name}"),
+    if !value.is_object() {
+        return String::new();
     }
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("?").to_string();
+    let api = text(value.get("apiVersion"));
+    let group = match api.rsplit_once('/') {
+        Some((g, _)) => g.to_string(),
+        None if api == "?" => "?".to_string(),
+        None => "core".to_string(),
+    };
+    let namespace = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("_cluster");
+    format!("{group}/{}/{namespace}/{}", text(value.get("kind")), text(value.pointer("/metadata/name")))
 }
 
 fn string_map(value: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, String> {
@@ -733,6 +747,20 @@ fn read_header(value: &Value) -> Result<Header, String> {
     })
 }
 
+/// Deserializes a value, naming the field at fault (`spec.downsync[0].resources: invalid type ...`).
+fn from_value_at<T: serde::de::DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = match (prefix.is_empty(), path == ".") {
+            (true, true) => String::new(),
+            (true, false) => format!("{path}: "),
+            (false, true) => format!("{prefix}: "),
+            (false, false) => format!("{prefix}.{path}: "),
+        };
+        format!("{at}{}", e.into_inner())
+    })
+}
+
 /// Deserializes one section of a control object, naming the section in the error.
 fn section<T: serde::de::DeserializeOwned + Default>(
     value: &Value,
@@ -740,7 +768,7 @@ fn section<T: serde::de::DeserializeOwned + Default>(
 ) -> Result<T, String> {
     match value.get(key) {
         None | Some(Value::Null) => Ok(T::default()),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("{key}: {e}")),
+        Some(v) => from_value_at(v, key),
     }
 }
 
@@ -900,7 +928,7 @@ fn read_workload_doc(
                     ));
                     return;
                 }
-                match serde_json::from_value::<CustomizerBody>(doc.value) {
+                match from_value_at::<CustomizerBody>(&doc.value, "") {
                     Ok(body) => {
                         let key = (namespace, meta.name.clone());
                         if space.customizers.contains_key(&key) {
@@ -981,15 +1009,12 @@ fn read_workload_doc(
         ));
         return;
     }
-    if header.kind == "Namespace"
-        && header.group.is_empty()
-        && let Err(why) = validate::dns_label(&meta.name)
-    {
+    if let Err(why) = name_rule(&header.group, &header.kind, &meta.name) {
         problems.push(Problem::new(
             &space.name,
             &doc.file,
             &object,
-            format!("Namespace name {:?} {why}", meta.name),
+            format!("{} name {:?} {why}", header.kind, meta.name),
         ));
         return;
     }
@@ -1009,6 +1034,24 @@ fn read_workload_doc(
         meta,
         value: Arc::new(value),
     });
+}
+
+/// The name syntax the API server enforces for a kind: DNS labels for Namespaces, RFC 1035 labels
+/// for Services, URL path segments for RBAC objects (`system:controller:x`), DNS subdomains for
+/// everything else (custom resources included).
+fn name_rule(group: &str, kind: &str, name: &str) -> Result<(), String> {
+    match (group, kind) {
+        ("", "Namespace") => validate::dns_label(name),
+        ("", "Service") => validate::dns_label(name).and_then(|()| {
+            if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                Ok(())
+            } else {
+                Err("must start with a lower case letter (an RFC 1035 label)".into())
+            }
+        }),
+        ("rbac.authorization.k8s.io", _) => Ok(()),
+        _ => validate::dns_subdomain(name),
+    }
 }
 
 /// Writes the effective namespace into the object, so every copy says where it lives.

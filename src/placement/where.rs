@@ -102,7 +102,7 @@ impl<'a> Inventory<'a> {
                     .collect();
                 match paired.len() {
                     0 => problems.push(problem(format!(
-                        "spec.instanceSelector ({selector}) matches no SyncTarget in inventory space {:?}",
+                        "spec.instanceSelector ({selector}) matches no usable SyncTarget in inventory space {:?} (a SyncTarget with a problem of its own does not count)",
                         inv.name
                     ))),
                     1 => {}

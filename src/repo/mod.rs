@@ -4,6 +4,8 @@
 //! layout) and a revision. Output: the [`SourceFile`]s of the layout root at that revision (or in
 //! the working tree), which [`crate::model::load`] turns into a [`Snapshot`].
 
+pub mod write;
+
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, Tree};
@@ -14,7 +16,7 @@ use crate::model::{self, Snapshot, SourceFile};
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// The path is not in a git repository.
-    #[error("{path}: not a git repository (or a directory inside one): {source}")]
+    #[error("{path}: not a git repository (or a directory inside one)")]
     Open {
         /// The path given.
         path: PathBuf,
@@ -22,7 +24,7 @@ pub enum RepoError {
         source: git2::Error,
     },
     /// The path does not exist or cannot be resolved.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Path {
         /// The path given.
         path: PathBuf,
@@ -30,7 +32,7 @@ pub enum RepoError {
         source: std::io::Error,
     },
     /// The revision does not name a commit.
-    #[error("revision {rev:?} does not name a commit: {source}")]
+    #[error("revision {rev:?} does not name a commit")]
     Revision {
         /// The revision given.
         rev: String,
@@ -46,7 +48,7 @@ pub enum RepoError {
         rev: String,
     },
     /// Reading git objects failed.
-    #[error("reading {what}: {source}")]
+    #[error("reading {what}")]
     Git {
         /// What was being read.
         what: String,
@@ -54,7 +56,7 @@ pub enum RepoError {
         source: git2::Error,
     },
     /// Reading the working tree failed.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
