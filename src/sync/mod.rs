@@ -1,0 +1,21 @@
+//! Sync: KubeStellar's syncer, run from the centre (push mode) or in the WEC (pull mode). It makes
+//! a WEC hold what its mailbox says (design §5): server-side apply with field manager
+//! `gitstellar`, Namespaces and CRDs first, pruning only what carries our mark and left the
+//! mailbox, drift corrected, and an outcome recorded per object.
+//!
+//! Input: a mailbox (the objects of one WEC) and a connection to that WEC. Output: the WEC's
+//! state, and a [`desired::Inventory`] of what was applied, kept in the WEC itself.
+
+pub mod desired;
+
+pub mod cluster;
+pub mod engine;
+
+pub use cluster::{Cluster, ClusterError, KubeCluster};
+pub use desired::{Desired, FIELD_MANAGER, Inventory, InventoryEntry, MANAGED_BY, ORIGIN, Phase};
+pub use engine::{Mailbox, ObjectReport, Outcome, SyncOptions, SyncReport, sync};
+
+/// Namespace of gitstellar's own bookkeeping objects in a WEC.
+pub const SYSTEM_NAMESPACE: &str = "gitstellar-system";
+/// Prefix of the name of the ConfigMap that records, per instance, what gitstellar applied.
+pub const INVENTORY_NAME: &str = "gitstellar-inventory";
