@@ -8,8 +8,12 @@
 
 pub mod cli;
 pub mod customize;
+pub mod mailbox;
 pub mod model;
 pub mod placement;
 pub mod plan;
 pub mod repo;
+pub mod status;
+pub mod sync;
 pub mod synth;
+pub mod wecsim;

@@ -2,6 +2,7 @@
 //! calls, and the outcome becomes an exit code (0 clean, 1 the repo has problems, 2 usage or I/O).
 
 mod plan;
+mod reconcile;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate one revision: where every EdgePlacement goes, what every WEC gets. Writes nothing.
     Plan(plan::PlanArgs),
+    /// One pass: write every WEC's mailbox and the status branch into the repository.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Serve simulated workload execution clusters (a Kubernetes API per cluster) for tests and demos.
+    Wecsim(crate::wecsim::WecsimArgs),
 }
 
 /// Output formats shared by every command that prints a result.
@@ -76,6 +81,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     init_logging(&cli.log);
     match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
+        Command::Wecsim(args) => {
+            crate::wecsim::run(args)?;
+            Ok(Outcome::Clean)
+        }
     }
 }
 
@@ -98,8 +108,13 @@ pub(crate) fn print(text: &str) -> std::io::Result<()> {
 
 /// Whether a failure is only stdout having been closed by the reader.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<std::io::Error>())
-        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                e.downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            })
+            == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }

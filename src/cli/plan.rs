@@ -1,5 +1,7 @@
 //! `gitstellar plan`: evaluate one revision and print the result.
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 
 use super::{Outcome, OutputFormat, SourceArgs};
@@ -33,17 +35,28 @@ pub(super) fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
         return explain(&snapshot, object, args.output);
     }
     let plan = plan::compute(&snapshot);
-    let text = match args.output {
-        OutputFormat::Table => render::table(&plan),
-        OutputFormat::Json => render::json(&plan)?,
-        OutputFormat::Yaml => render::yaml(&plan)?,
-    };
-    super::print(&text).context("writing the plan to stdout")?;
-    Ok(if plan.problems.is_empty() {
+    match args.output {
+        OutputFormat::Json => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            render::write_json(&plan, &mut out).context("writing the plan to stdout")?;
+            out.flush().context("writing the plan to stdout")?;
+        }
+        OutputFormat::Table => {
+            super::print(&render::table(&plan)).context("writing the plan to stdout")?
+        }
+        OutputFormat::Yaml => {
+            super::print(&render::yaml(&plan)?).context("writing the plan to stdout")?
+        }
+    }
+    let outcome = if plan.problems.is_empty() {
         Outcome::Clean
     } else {
         Outcome::Problems
-    })
+    };
+    // The process ends here: freeing a fleet's plan value by value would only add time.
+    std::mem::forget(plan);
+    std::mem::forget(snapshot);
+    Ok(outcome)
 }
 
 fn explain(

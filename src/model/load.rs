@@ -375,10 +375,13 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
         match kind {
             SpaceKind::Inventory => read_inventory_doc(&mut inventories[i], doc, &mut problems),
             SpaceKind::Workload => {
-                {
                 let space = doc.space;
-                read_workload_doc(&mut workloads[i], doc, &kinds.view(&resources, space), &mut problems)
-            }
+                read_workload_doc(
+                    &mut workloads[i],
+                    doc,
+                    &kinds.view(&resources, space),
+                    &mut problems,
+                )
             }
         }
     }
@@ -486,7 +489,11 @@ struct Kinds {
 
 impl Kinds {
     fn view<'a>(&'a self, table: &'a ResourceTable, space: usize) -> KindLookup<'a> {
-        KindLookup { table, configured: &self.configured, crds: &self.crds[space] }
+        KindLookup {
+            table,
+            configured: &self.configured,
+            crds: &self.crds[space],
+        }
     }
 }
 
@@ -516,7 +523,10 @@ fn resource_table(
     problems: &mut Vec<Problem>,
 ) -> (ResourceTable, Kinds) {
     let mut table = ResourceTable::builtin();
-    let mut kinds = Kinds { configured: BTreeSet::new(), crds: vec![BTreeMap::new(); space_count] };
+    let mut kinds = Kinds {
+        configured: BTreeSet::new(),
+        crds: vec![BTreeMap::new(); space_count],
+    };
     for doc in docs {
         if usable[doc.space]
             && let Some(info) = crd_resource(&doc.value)
@@ -582,7 +592,12 @@ fn rough_name(value: &Value) -> String {
     if !value.is_object() {
         return String::new();
     }
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("?").to_string();
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("?")
+            .to_string()
+    };
     let api = text(value.get("apiVersion"));
     let group = match api.rsplit_once('/') {
         Some((g, _)) => g.to_string(),
@@ -594,7 +609,11 @@ fn rough_name(value: &Value) -> String {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or("_cluster");
-    format!("{group}/{}/{namespace}/{}", text(value.get("kind")), text(value.pointer("/metadata/name")))
+    format!(
+        "{group}/{}/{namespace}/{}",
+        text(value.get("kind")),
+        text(value.pointer("/metadata/name"))
+    )
 }
 
 fn string_map(value: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, String> {

@@ -75,7 +75,10 @@ impl<'a> Inventory<'a> {
                     |message: String| Problem::new(&inv.name, &loc.file, &object, message);
                 // A Location that pairs with nothing still counts as matching an EdgePlacement's
                 // selectors (`matchingLocationCount`); it just reaches no WEC.
-                let unpaired = PairedLocation { labels: &loc.meta.labels, wecs: Vec::new() };
+                let unpaired = PairedLocation {
+                    labels: &loc.meta.labels,
+                    wecs: Vec::new(),
+                };
                 let selector = match &loc.spec.instance_selector {
                     None => {
                         problems.push(problem(
@@ -87,7 +90,8 @@ impl<'a> Inventory<'a> {
                     Some(sel) => match Selector::compile(sel) {
                         Ok(sel) => sel,
                         Err(e) => {
-                            problems.push(problem(format!("spec.instanceSelector is invalid: {e}")));
+                            problems
+                                .push(problem(format!("spec.instanceSelector is invalid: {e}")));
                             locations.push(unpaired);
                             continue;
                         }

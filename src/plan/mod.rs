@@ -111,7 +111,8 @@ pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
         .collect();
     let wecs = &resolution.wecs;
     // (object, WDS index) entries per WEC, before cross-WDS merging.
-    let mut entries: Vec<Vec<(usize, PlacedObject)>> = vec![Vec::new(); wecs.len()];
+    let rank = identity_ranks(snapshot);
+    let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); wecs.len()];
     let mut upsync: Vec<BTreeSet<&UpsyncSet>> = vec![BTreeSet::new(); wecs.len()];
 
     for (w, wds) in snapshot.workloads.iter().enumerate() {
@@ -141,7 +142,7 @@ pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
                 resolution,
                 w,
                 wds,
-                &wds.objects[o],
+                (&wds.objects[o], rank[w][o]),
                 &pairs,
                 &mut entries,
                 &mut problems,
@@ -300,9 +301,9 @@ fn place_object(
     resolution: &Resolution,
     w: usize,
     wds: &WorkloadSpace,
-    object: &Object,
+    (object, rank): (&Object, u32),
     pairs: &[(usize, usize)],
-    entries: &mut [Vec<(usize, PlacedObject)>],
+    entries: &mut [Vec<Entry>],
     problems: &mut Vec<Problem>,
 ) {
     let recipe = match recipe(wds, object) {
@@ -375,6 +376,7 @@ fn place_object(
             base.clone()
         };
         entries[d].push((
+            rank,
             w,
             PlacedObject {
                 wds: wds.name.clone(),
@@ -402,9 +404,17 @@ fn describe_failure(error: &customize::CustomizeError, customizer: Option<&Custo
     use customize::CustomizeError as E;
     match (error, customizer) {
         (
-            E::BadPath { .. } | E::BadValue { .. } | E::PathNotWritable { .. } | E::BadPatch { .. } | E::PatchFailed { .. },
+            E::BadPath { .. }
+            | E::BadValue { .. }
+            | E::PathNotWritable { .. }
+            | E::BadPatch { .. }
+            | E::PatchFailed { .. },
             Some(c),
-        ) => format!("{error} (Customizer {}/{})", c.meta.namespace.as_deref().unwrap_or_default(), c.meta.name),
+        ) => format!(
+            "{error} (Customizer {}/{})",
+            c.meta.namespace.as_deref().unwrap_or_default(),
+            c.meta.name
+        ),
         _ => error.to_string(),
     }
 }
@@ -423,16 +433,52 @@ pub(crate) fn name_list(names: &[&str]) -> String {
     }
 }
 
+/// An object bound for a WEC before merging: its identity's rank, its WDS, the object.
+type Entry = (u32, usize, PlacedObject);
+
+/// A rank for every object's identity across all WDSes (equal identities, equal ranks), so that
+/// each WEC's objects sort by integers rather than by four strings.
+fn identity_ranks(snapshot: &Snapshot) -> Vec<Vec<u32>> {
+    let mut all: Vec<(&ObjectId, usize, usize)> = snapshot
+        .workloads
+        .iter()
+        .enumerate()
+        .flat_map(|(w, wds)| {
+            wds.objects
+                .iter()
+                .enumerate()
+                .map(move |(o, obj)| (&obj.id, w, o))
+        })
+        .collect();
+    all.sort_unstable();
+    let mut rank: Vec<Vec<u32>> = snapshot
+        .workloads
+        .iter()
+        .map(|w| vec![0; w.objects.len()])
+        .collect();
+    let mut current = 0u32;
+    let mut previous: Option<&ObjectId> = None;
+    for (id, w, o) in all {
+        if previous != Some(id) {
+            current += 1;
+            previous = Some(id);
+        }
+        rank[w][o] = current;
+    }
+    rank
+}
+
 /// Sorts one WEC's objects and resolves the same identity coming from several WDSes (design §9.6).
 fn merge_sources(
-    mut entries: Vec<(usize, PlacedObject)>,
+    mut entries: Vec<Entry>,
     snapshot: &Snapshot,
     wec: &str,
     problems: &mut Vec<Problem>,
 ) -> Vec<PlacedObject> {
-    entries.sort_by(|a, b| a.1.id.cmp(&b.1.id).then(a.0.cmp(&b.0)));
+    // Equal ranks are equal identities; (rank, WDS) is unique per WEC.
+    entries.sort_unstable_by_key(|&(rank, w, _)| (rank, w));
     let mut out: Vec<PlacedObject> = Vec::with_capacity(entries.len());
-    for (w, placed) in entries {
+    for (_, w, placed) in entries {
         if let Some(prev) = out.last_mut()
             && prev.id == placed.id
         {

@@ -22,6 +22,14 @@ pub fn json(plan: &Plan) -> Result<String, RenderError> {
     Ok(out)
 }
 
+/// Writes [`json`]'s text to `out` as it is produced: a fleet's plan is hundreds of megabytes of
+/// text, which need not sit in memory beside the plan.
+pub fn write_json(plan: &Plan, out: &mut impl std::io::Write) -> Result<(), RenderError> {
+    serde_json::to_writer_pretty(&mut *out, plan)?;
+    out.write_all(b"\n").map_err(serde_json::Error::io)?;
+    Ok(())
+}
+
 /// The plan as one YAML document.
 pub fn yaml(plan: &Plan) -> Result<String, RenderError> {
     // Through a JSON value, so YAML and JSON output agree field for field.

@@ -9,8 +9,9 @@
 //! How it stays fast: every tree is hashed in memory first, and only a ref whose root tree differs
 //! from its tip's gets its objects written; each distinct blob and tree is written once per pass
 //! (identical objects across WECs share one blob, identical directories one tree), and nothing
-//! already in the object database is written again. Writes go to an in-memory pack
-//! ([`git2::Mempack`]) that [`RefWriter::finish`] stores as one pack file.
+//! already in the object database is written again. New objects are collected in memory and
+//! [`RefWriter::finish`] stores them as one pack file (written here, indexed by libgit2): far
+//! fewer files than loose objects, and only the objects that are new.
 //!
 //! How it stays safe: refs move only after every object they reach is in a pack on disk, and only
 //! by compare-and-swap. When another writer moved a ref since it was read, the new tip is re-read:
@@ -21,16 +22,23 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::sync::Arc;
 
-use git2::{ErrorCode, ObjectType, Odb, Oid, Repository, Signature};
+use git2::{ErrorCode, ObjectType, Odb, OdbLookupFlags, Oid, Repository};
 
 /// The files of one ref's tree: `/`-separated path → content.
-pub type Files = BTreeMap<String, Arc<[u8]>>;
+pub type Files = BTreeMap<Arc<str>, Arc<[u8]>>;
 
 /// The prefix of every ref gitstellar writes.
 pub const REF_PREFIX: &str = "refs/heads/gitstellar/";
 
 /// The trailer naming the source commit a gitstellar commit was computed from.
 pub const SOURCE_REVISION_TRAILER: &str = "Source-Revision";
+
+/// The environment variable overriding after how many seconds a ref lock is considered left by
+/// a writer that died (default 30).
+pub const STALE_LOCK_ENV: &str = "GITSTELLAR_STALE_LOCK_SECONDS";
+
+/// After how many seconds a ref lock is considered left by a writer that died, by default.
+pub const STALE_LOCK_DEFAULT: u64 = 30;
 
 /// How many times a ref is re-read and re-committed when other writers keep moving it.
 const MAX_ATTEMPTS: usize = 20;
@@ -57,7 +65,9 @@ pub enum WriteError {
         name: String,
     },
     /// Other writers moved a ref every time it was about to be updated.
-    #[error("{name}: gave up after {attempts} attempts; other writers kept moving it")]
+    #[error(
+        "{name}: gave up after {attempts} attempts; other writers kept moving or locking it (a lock left by a killed writer is removed once it is {STALE_LOCK_DEFAULT} s old, see {STALE_LOCK_ENV})"
+    )]
     Contended {
         /// The ref.
         name: String,
@@ -114,25 +124,22 @@ pub enum RefOutcome {
     },
     /// The ref was deleted.
     Deleted,
-    /// A concurrent writer moved the ref to a commit made from a newer source revision; it was left alone.
+    /// The ref's tip was made from a source revision that descends from this pass's: it was left
+    /// alone (a ref never moves back in source history).
     Superseded,
 }
 
-/// An object hashed in memory, not yet known to be in the object database.
-enum Pending {
-    Blob(Arc<[u8]>),
-    Tree(Vec<u8>),
-}
+/// git's object type codes in a pack.
+const PACK_COMMIT: u8 = 1;
+const PACK_TREE: u8 = 2;
+const PACK_BLOB: u8 = 3;
 
-/// A tree as built in memory (before hashing).
+/// A directory being hashed: its name, its raw entries so far, the names of its files (sorted).
 #[derive(Default)]
-struct Dir {
-    entries: BTreeMap<String, Entry>,
-}
-
-enum Entry {
-    File(Arc<[u8]>),
-    Dir(Dir),
+struct Level<'p> {
+    name: &'p str,
+    entries: Vec<u8>,
+    files: Vec<&'p str>,
 }
 
 /// A commit made but whose ref has not moved yet.
@@ -142,20 +149,23 @@ struct Update {
     new: Oid,
     tree: Oid,
     subject: Box<dyn Fn(&Changes) -> String>,
+    /// The subject line of the commit to be swapped in.
+    line: String,
     outcome_index: usize,
 }
 
 /// Writes the gitstellar refs of one repository in one pass: [`RefWriter::update`] or
 /// [`RefWriter::delete`] each ref, then [`RefWriter::finish`].
-pub struct RefWriter<'r> {
-    repo: &'r Repository,
-    odb: Odb<'r>,
-    mempack: git2::Mempack<'r>,
-    /// Objects written to the mempack since the last flush.
-    unflushed: usize,
+pub struct RefWriter<'a> {
+    repo: &'a Repository,
+    odb: Odb<'a>,
+    /// New objects (pack type code, content), to be stored by the next flush.
+    unflushed: Vec<(u8, Arc<[u8]>)>,
     source_revision: String,
-    signature: Signature<'static>,
-    pending: HashMap<Oid, Pending>,
+    /// `gitstellar <gitstellar@localhost> <time> +0000`.
+    identity: String,
+    /// Every blob and tree built this pass, by id.
+    pending: HashMap<Oid, (u8, Arc<[u8]>)>,
     /// Blob ids by the address of their content (contents shared across refs are hashed once).
     blob_ids: HashMap<usize, (Arc<[u8]>, Oid)>,
     /// Objects known to be in the object database (written this pass or found there).
@@ -163,40 +173,47 @@ pub struct RefWriter<'r> {
     updates: Vec<Update>,
     deletes: Vec<(String, Oid, usize)>,
     outcomes: Vec<(String, RefOutcome)>,
+    /// The tree each ref should end with (`None`: absent).
+    wanted: BTreeMap<String, Option<Oid>>,
+    /// Whether some ref was left alone because a newer revision was written there.
+    superseded: bool,
+    /// Source revisions of tips, and whether each descends from this pass's.
+    newer: std::cell::RefCell<HashMap<Oid, bool>>,
 }
 
-impl<'r> RefWriter<'r> {
+/// What a pass did.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    /// What happened to each ref, in the order given.
+    pub outcomes: Vec<(String, RefOutcome)>,
+    /// The tree each ref was set to (`None`: deleted), unless some ref was superseded.
+    pub wanted: Option<BTreeMap<String, Option<Oid>>>,
+}
+
+impl<'a> RefWriter<'a> {
     /// Starts a pass on `repo`; every commit will carry `Source-Revision: <source_revision>`.
-    pub fn new(repo: &'r Repository, source_revision: &str) -> Result<RefWriter<'r>, WriteError> {
+    pub fn new(repo: &'a Repository, source_revision: &str) -> Result<RefWriter<'a>, WriteError> {
         let odb = repo.odb().map_err(git("opening the object database"))?;
-        // SAFETY of lifetimes: the mempack is owned by `odb`; both live in this struct. git2 ties the
-        // mempack's lifetime to a borrow of the odb, so a second handle on the same odb is used.
-        let odb_for_pack = repo.odb().map_err(git("opening the object database"))?;
-        let signature = Signature::now("gitstellar", "gitstellar@localhost")
-            .map_err(git("making a signature"))?;
-        let mempack = Self::attach_mempack(odb_for_pack)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         Ok(RefWriter {
             repo,
             odb,
-            mempack,
-            unflushed: 0,
+            unflushed: Vec::new(),
             source_revision: source_revision.to_string(),
-            signature,
+            identity: format!("gitstellar <gitstellar@localhost> {now} +0000"),
             pending: HashMap::new(),
             blob_ids: HashMap::new(),
             stored: HashSet::new(),
             updates: Vec::new(),
             deletes: Vec::new(),
             outcomes: Vec::new(),
+            wanted: BTreeMap::new(),
+            superseded: false,
+            newer: std::cell::RefCell::new(HashMap::new()),
         })
-    }
-
-    fn attach_mempack(odb: Odb<'r>) -> Result<git2::Mempack<'r>, WriteError> {
-        // The Odb handle is reference-counted by libgit2: the repository keeps its odb (and so the
-        // backend) alive as long as the repository lives, which outlives 'r.
-        let odb: &'r Odb<'r> = Box::leak(Box::new(odb));
-        odb.add_new_mempack_backend(1000)
-            .map_err(git("adding an in-memory object backend"))
     }
 
     /// The id of the commit a ref points to, if it exists.
@@ -218,6 +235,14 @@ impl<'r> RefWriter<'r> {
         }
         let tree = self.build_tree(files)?;
         let old = self.tip(name)?;
+        if let Some(t) = old
+            && self.superseded_by(t)?
+        {
+            self.superseded = true;
+            self.outcomes.push((name.into(), RefOutcome::Superseded));
+            return Ok(());
+        }
+        self.wanted.insert(name.into(), Some(tree));
         let old_tree = match old {
             Some(c) => Some(self.commit_tree(c)?),
             None => None,
@@ -228,7 +253,7 @@ impl<'r> RefWriter<'r> {
         }
         self.store(tree)?;
         let subject: Box<dyn Fn(&Changes) -> String> = Box::new(subject);
-        let (commit, _) = self.make_commit(tree, old, old_tree, &*subject)?;
+        let (commit, line) = self.make_commit(tree, old, old_tree, Some(files), &*subject)?;
         let outcome_index = self.outcomes.len();
         self.outcomes.push((name.into(), RefOutcome::Unchanged));
         self.updates.push(Update {
@@ -237,6 +262,7 @@ impl<'r> RefWriter<'r> {
             new: commit,
             tree,
             subject,
+            line,
             outcome_index,
         });
         Ok(())
@@ -245,6 +271,12 @@ impl<'r> RefWriter<'r> {
     /// Deletes `name` (if it exists) in [`RefWriter::finish`].
     pub fn delete(&mut self, name: &str) -> Result<(), WriteError> {
         if let Some(old) = self.tip(name)? {
+            if self.superseded_by(old)? {
+                self.superseded = true;
+                self.outcomes.push((name.into(), RefOutcome::Superseded));
+                return Ok(());
+            }
+            self.wanted.insert(name.into(), None);
             self.deletes.push((name.into(), old, self.outcomes.len()));
             self.outcomes.push((name.into(), RefOutcome::Deleted));
         }
@@ -261,7 +293,7 @@ impl<'r> RefWriter<'r> {
         let mut names = Vec::new();
         for r in refs {
             let r = r.map_err(git(format!("listing {glob}")))?;
-            if let Some(n) = r.name() {
+            if let Ok(n) = r.name() {
                 names.push(n.to_string());
             }
         }
@@ -271,10 +303,13 @@ impl<'r> RefWriter<'r> {
 
     /// Stores every object written into one pack, then moves every ref by compare-and-swap
     /// (retrying on a moved tip). Returns what happened to each ref, in the order given.
-    pub fn finish(mut self) -> Result<Vec<(String, RefOutcome)>, WriteError> {
+    pub fn finish(mut self) -> Result<Finished, WriteError> {
+        let started = std::time::Instant::now();
         self.flush()?;
+        tracing::info!(elapsed = ?started.elapsed(), "stored the new objects in a pack");
         let updates = std::mem::take(&mut self.updates);
         for update in updates {
+            let line = std::cell::RefCell::new(update.line.clone());
             let outcome = self.swap(update.name.clone(), update.old, update.new, |w, tip| {
                 let tip_tree = match tip {
                     Some(c) => Some(w.commit_tree(c)?),
@@ -283,35 +318,37 @@ impl<'r> RefWriter<'r> {
                 if tip_tree == Some(update.tree) {
                     return Ok(None);
                 }
-                let (commit, _) = w.make_commit(update.tree, tip, tip_tree, &*update.subject)?;
+                let (commit, subject) =
+                    w.make_commit(update.tree, tip, tip_tree, None, &*update.subject)?;
                 w.flush()?;
+                *line.borrow_mut() = subject;
                 Ok(Some(commit))
             })?;
             let outcome = match outcome {
-                Swapped::To(commit) => {
-                    let message = self
-                        .repo
-                        .find_commit(commit)
-                        .map_err(git("reading the new commit"))?
-                        .summary()
-                        .unwrap_or_default()
-                        .to_string();
-                    RefOutcome::Updated {
-                        commit,
-                        subject: message,
-                    }
-                }
+                Swapped::To(commit) => RefOutcome::Updated {
+                    commit,
+                    subject: line.into_inner(),
+                },
                 Swapped::Nothing => RefOutcome::Unchanged,
-                Swapped::Superseded => RefOutcome::Superseded,
+                Swapped::Superseded => {
+                    self.superseded = true;
+                    RefOutcome::Superseded
+                }
             };
             self.outcomes[update.outcome_index].1 = outcome;
         }
         let deletes = std::mem::take(&mut self.deletes);
         for (name, old, index) in deletes {
             let outcome = self.delete_ref(&name, old)?;
+            if outcome == RefOutcome::Superseded {
+                self.superseded = true;
+            }
             self.outcomes[index].1 = outcome;
         }
-        Ok(self.outcomes)
+        Ok(Finished {
+            outcomes: self.outcomes,
+            wanted: (!self.superseded).then_some(self.wanted),
+        })
     }
 
     /// Moves `name` from `old` to `new`; when another writer moved it, `redo` gets the new tip
@@ -328,11 +365,14 @@ impl<'r> RefWriter<'r> {
                 &name,
                 new,
                 true,
-                old.unwrap_or_else(Oid::zero),
+                old.unwrap_or(Oid::ZERO_SHA1),
                 "gitstellar reconcile",
             ) {
                 Ok(_) => return Ok(Swapped::To(new)),
                 Err(e) if is_race(&e) => {
+                    if e.code() == ErrorCode::Locked {
+                        self.wait_for_lock(&name);
+                    }
                     let tip = self.tip(&name)?;
                     if let Some(t) = tip
                         && self.superseded_by(t)?
@@ -364,7 +404,11 @@ impl<'r> RefWriter<'r> {
                 .map_err(git(format!("deleting {name}")))?;
             match tx.lock_ref(name) {
                 Ok(()) => {}
-                Err(e) if is_race(&e) => continue,
+                Err(e) if is_race(&e) => {
+                    drop(tx);
+                    self.wait_for_lock(name);
+                    continue;
+                }
                 Err(e) => return Err(git(format!("locking {name}"))(e)),
             }
             let tip = self.tip(name)?;
@@ -372,8 +416,11 @@ impl<'r> RefWriter<'r> {
                 None => return Ok(RefOutcome::Unchanged),
                 Some(t) if t == old => {
                     tx.remove(name).map_err(git(format!("deleting {name}")))?;
-                    tx.commit().map_err(git(format!("deleting {name}")))?;
-                    return Ok(RefOutcome::Deleted);
+                    match tx.commit() {
+                        Ok(()) => return Ok(RefOutcome::Deleted),
+                        Err(e) if is_race(&e) => self.wait_for_lock(name),
+                        Err(e) => return Err(git(format!("deleting {name}"))(e)),
+                    }
                 }
                 Some(t) => {
                     drop(tx);
@@ -390,13 +437,40 @@ impl<'r> RefWriter<'r> {
         })
     }
 
+    /// Waits a moment for another writer's lock on `name` (held for microseconds), and removes
+    /// the lock files of a writer that died holding them: a lock older than
+    /// [`STALE_LOCK_ENV`] seconds (default 30).
+    fn wait_for_lock(&self, name: &str) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let limit = std::env::var(STALE_LOCK_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(STALE_LOCK_DEFAULT);
+        let git_dir = self.repo.path();
+        for lock in [
+            git_dir.join(format!("{name}.lock")),
+            git_dir.join("packed-refs.lock"),
+        ] {
+            let age = std::fs::metadata(&lock)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if let Some(age) = age
+                && age.as_secs() >= limit
+            {
+                tracing::warn!(lock = %lock.display(), "removing a stale lock left by a writer that died");
+                let _ = std::fs::remove_file(&lock);
+            }
+        }
+    }
+
     /// Whether `tip` was computed from a source revision strictly newer than this pass's.
     fn superseded_by(&self, tip: Oid) -> Result<bool, WriteError> {
         let commit = self
             .repo
             .find_commit(tip)
             .map_err(git("reading a ref's tip"))?;
-        let Some(theirs) = commit.message().and_then(source_revision) else {
+        let Some(theirs) = commit.message().ok().and_then(source_revision) else {
             return Ok(false);
         };
         let (Ok(theirs), Ok(ours)) = (Oid::from_str(&theirs), Oid::from_str(&self.source_revision))
@@ -406,10 +480,13 @@ impl<'r> RefWriter<'r> {
         if theirs == ours {
             return Ok(false);
         }
-        Ok(self
-            .repo
-            .graph_descendant_of(theirs, ours)
-            .unwrap_or(false))
+        // Most tips share a few source revisions: ask git once for each.
+        if let Some(&known) = self.newer.borrow().get(&theirs) {
+            return Ok(known);
+        }
+        let newer = self.repo.graph_descendant_of(theirs, ours).unwrap_or(false);
+        self.newer.borrow_mut().insert(theirs, newer);
+        Ok(newer)
     }
 
     fn commit_tree(&self, commit: Oid) -> Result<Oid, WriteError> {
@@ -420,134 +497,228 @@ impl<'r> RefWriter<'r> {
             .tree_id())
     }
 
-    /// Writes a commit of `tree` on `parent`, its message made from the changes since `parent_tree`.
+    /// Makes a commit of `tree` on `parent`, its message made from the changes since
+    /// `parent_tree`; returns it and its subject line. It is stored by the next flush.
     fn make_commit(
         &mut self,
         tree: Oid,
         parent: Option<Oid>,
         parent_tree: Option<Oid>,
+        files: Option<&Files>,
         subject: &dyn Fn(&Changes) -> String,
-    ) -> Result<(Oid, Changes), WriteError> {
+    ) -> Result<(Oid, String), WriteError> {
         let mut changes = Changes::default();
-        diff_trees(self.repo, parent_tree, Some(tree), "", &mut changes)?;
-        let message = commit_message(&subject(&changes), &changes, &self.source_revision);
-        let tree_obj = self
-            .repo
-            .find_tree(tree)
-            .map_err(git("reading the new tree"))?;
-        let parent_obj = match parent {
-            Some(p) => Some(
-                self.repo
-                    .find_commit(p)
-                    .map_err(git("reading the parent commit"))?,
-            ),
-            None => None,
-        };
-        let parents: Vec<&git2::Commit<'_>> = parent_obj.iter().collect();
-        let commit = self
-            .repo
-            .commit(
-                None,
-                &self.signature,
-                &self.signature,
-                &message,
-                &tree_obj,
-                &parents,
-            )
-            .map_err(git("writing a commit"))?;
-        self.unflushed += 1;
-        Ok((commit, changes))
+        match (parent_tree, files) {
+            // A new ref: everything is added (no need to read the tree back).
+            (None, Some(files)) => changes.added = files.keys().map(|k| k.to_string()).collect(),
+            _ => self.diff_trees(parent_tree, Some(tree), "", &mut changes)?,
+        }
+        let line = subject(&changes);
+        let message = commit_message(&line, &changes, &self.source_revision);
+        let mut bytes = format!("tree {tree}\n");
+        if let Some(p) = parent {
+            bytes.push_str(&format!("parent {p}\n"));
+        }
+        bytes.push_str(&format!(
+            "author {id}\ncommitter {id}\n\n{message}",
+            id = self.identity
+        ));
+        let bytes: Arc<[u8]> = Arc::from(bytes.into_bytes());
+        let commit = object_id("commit", &bytes)?;
+        self.unflushed.push((PACK_COMMIT, bytes));
+        self.stored.insert(commit);
+        Ok((commit, line))
     }
 
-    /// Writes the in-memory objects to one pack on disk.
+    /// Stores the new objects as one pack, indexed by libgit2, so that they are all on disk
+    /// before any ref moves.
     fn flush(&mut self) -> Result<(), WriteError> {
-        if self.unflushed == 0 {
+        if self.unflushed.is_empty() {
             return Ok(());
         }
-        let mut buf = git2::Buf::new();
-        self.mempack
-            .dump(self.repo, &mut buf)
-            .map_err(git("packing the new objects"))?;
-        let mut writer = self
-            .odb
-            .packwriter()
-            .map_err(git("starting a pack"))?;
-        writer.write_all(&buf).map_err(WriteError::Pack)?;
+        let objects = std::mem::take(&mut self.unflushed);
+        let started = std::time::Instant::now();
+        let pack = encode_pack(&objects).map_err(WriteError::Pack)?;
+        tracing::debug!(elapsed = ?started.elapsed(), objects = objects.len(), bytes = pack.len(), "encoded a pack");
+        let mut writer = self.odb.packwriter().map_err(git("starting a pack"))?;
+        writer.write_all(&pack).map_err(WriteError::Pack)?;
         writer.commit().map_err(git("storing a pack"))?;
-        self.mempack
-            .reset()
-            .map_err(git("clearing the in-memory objects"))?;
-        self.unflushed = 0;
+        Ok(())
+    }
+
+    /// The entries of a tree (name → is a tree, id), built this pass or read from the repository.
+    fn tree_entries(&self, oid: Oid) -> Result<BTreeMap<String, (bool, Oid)>, WriteError> {
+        let mut map = BTreeMap::new();
+        if let Some((PACK_TREE, bytes)) = self.pending.get(&oid) {
+            let mut rest: &[u8] = bytes;
+            while let Some(space) = rest.iter().position(|&b| b == b' ') {
+                let Some(nul) = rest.iter().position(|&b| b == 0) else {
+                    break;
+                };
+                let end = nul + 1 + 20;
+                if nul < space || end > rest.len() {
+                    break;
+                }
+                let is_tree = &rest[..space] == b"40000";
+                let name = String::from_utf8_lossy(&rest[space + 1..nul]).into_owned();
+                if let Ok(id) = Oid::from_bytes(&rest[nul + 1..end]) {
+                    map.insert(name, (is_tree, id));
+                }
+                rest = &rest[end..];
+            }
+            return Ok(map);
+        }
+        let tree = self
+            .repo
+            .find_tree(oid)
+            .map_err(git(format!("reading tree {oid}")))?;
+        for e in tree.iter() {
+            let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
+            map.insert(name, (e.kind() == Some(ObjectType::Tree), e.id()));
+        }
+        Ok(map)
+    }
+
+    /// Lists the file paths that differ between two trees (either may be absent), skipping
+    /// identical subtrees.
+    fn diff_trees(
+        &self,
+        old: Option<Oid>,
+        new: Option<Oid>,
+        prefix: &str,
+        changes: &mut Changes,
+    ) -> Result<(), WriteError> {
+        if old == new {
+            return Ok(());
+        }
+        let old_entries = match old {
+            Some(o) => self.tree_entries(o)?,
+            None => BTreeMap::new(),
+        };
+        let new_entries = match new {
+            Some(n) => self.tree_entries(n)?,
+            None => BTreeMap::new(),
+        };
+        let mut names: Vec<&String> = old_entries.keys().chain(new_entries.keys()).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            match (
+                old_entries.get(name).copied(),
+                new_entries.get(name).copied(),
+            ) {
+                (Some((true, a)), Some((true, b))) => {
+                    self.diff_trees(Some(a), Some(b), &path, changes)?
+                }
+                (Some((true, a)), other) => {
+                    self.diff_trees(Some(a), None, &path, changes)?;
+                    if let Some((false, _)) = other {
+                        changes.added.push(path);
+                    }
+                }
+                (other, Some((true, b))) => {
+                    if let Some((false, _)) = other {
+                        changes.removed.push(path.clone());
+                    }
+                    self.diff_trees(None, Some(b), &path, changes)?;
+                }
+                (Some((false, a)), Some((false, b))) => {
+                    if a != b {
+                        changes.changed.push(path);
+                    }
+                }
+                (Some((false, _)), None) => changes.removed.push(path),
+                (None, Some((false, _))) => changes.added.push(path),
+                (None, None) => {}
+            }
+        }
         Ok(())
     }
 
     /// Hashes `files` as a tree, remembering every object, and returns the root tree's id.
+    ///
+    /// `files` is sorted by path, which is also git's order of tree entries (a directory's name
+    /// sorts as if it ended in `/`, and `/` is exactly what follows it in a path), so each tree is
+    /// complete, in order, when the walk leaves its directory: no nested maps are built.
     fn build_tree(&mut self, files: &Files) -> Result<Oid, WriteError> {
-        let mut root = Dir::default();
+        let mut stack: Vec<Level<'_>> = vec![Level::default()];
+        let mut dirs: Vec<&str> = Vec::new();
         for (path, content) in files {
-            let parts: Vec<&str> = path.split('/').collect();
-            if parts.iter().any(|p| !valid_component(p)) {
-                return Err(WriteError::Path { path: path.clone() });
-            }
-            let Some((file, dirs)) = parts.split_last() else {
-                return Err(WriteError::Path { path: path.clone() });
+            let path: &str = path;
+            dirs.clear();
+            dirs.extend(path.split('/'));
+            let Some(file) = dirs.pop() else {
+                return Err(WriteError::Path { path: path.into() });
             };
-            let mut dir = &mut root;
-            for d in dirs {
-                let entry = dir
-                    .entries
-                    .entry((*d).to_string())
-                    .or_insert_with(|| Entry::Dir(Dir::default()));
-                dir = match entry {
-                    Entry::Dir(sub) => sub,
-                    Entry::File(_) => {
-                        return Err(WriteError::FileAndDirectory { path: path.clone() });
-                    }
-                };
+            if !valid_component(file) {
+                return Err(WriteError::Path { path: path.into() });
             }
-            if dir
-                .entries
-                .insert((*file).to_string(), Entry::File(content.clone()))
-                .is_some()
-            {
-                return Err(WriteError::FileAndDirectory { path: path.clone() });
+            // How many of the open directories (below the root) this path shares.
+            let common = dirs
+                .iter()
+                .zip(stack.iter().skip(1))
+                .take_while(|(d, level)| **d == level.name)
+                .count();
+            while stack.len() > common + 1 {
+                self.close_dir(&mut stack)?;
+            }
+            // The shared directories were checked when they were opened.
+            if dirs[common..].iter().any(|d| !valid_component(d)) {
+                return Err(WriteError::Path { path: path.into() });
+            }
+            for d in &dirs[common..] {
+                if stack
+                    .last()
+                    .is_some_and(|l| l.files.binary_search(d).is_ok())
+                {
+                    return Err(WriteError::FileAndDirectory { path: path.into() });
+                }
+                stack.push(Level {
+                    name: d,
+                    ..Level::default()
+                });
+            }
+            let oid = self.hash_blob(content)?;
+            if let Some(level) = stack.last_mut() {
+                level.entries.extend_from_slice(b"100644 ");
+                level.entries.extend_from_slice(file.as_bytes());
+                level.entries.push(0);
+                level.entries.extend_from_slice(oid.as_bytes());
+                level.files.push(file);
             }
         }
-        self.hash_dir(&root)
+        while stack.len() > 1 {
+            self.close_dir(&mut stack)?;
+        }
+        let root = stack.pop().unwrap_or_default();
+        self.hash_tree(root.entries)
     }
 
-    fn hash_dir(&mut self, dir: &Dir) -> Result<Oid, WriteError> {
-        let mut entries: Vec<(Vec<u8>, bool, Oid)> = Vec::with_capacity(dir.entries.len());
-        for (name, entry) in &dir.entries {
-            match entry {
-                Entry::File(content) => {
-                    let oid = self.hash_blob(content)?;
-                    entries.push((name.as_bytes().to_vec(), false, oid));
-                }
-                Entry::Dir(sub) => {
-                    let oid = self.hash_dir(sub)?;
-                    let mut key = name.as_bytes().to_vec();
-                    key.push(b'/');
-                    entries.push((key, true, oid));
-                }
-            }
+    /// Hashes the innermost open directory and adds it to its parent.
+    fn close_dir(&mut self, stack: &mut Vec<Level<'_>>) -> Result<(), WriteError> {
+        let Some(level) = stack.pop() else {
+            return Ok(());
+        };
+        let oid = self.hash_tree(level.entries)?;
+        if let Some(parent) = stack.last_mut() {
+            parent.entries.extend_from_slice(b"40000 ");
+            parent.entries.extend_from_slice(level.name.as_bytes());
+            parent.entries.push(0);
+            parent.entries.extend_from_slice(oid.as_bytes());
         }
-        // git orders tree entries by name, a directory's name compared as if it ended in '/'.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut bytes = Vec::with_capacity(entries.len() * 64);
-        for (key, is_dir, oid) in &entries {
-            let name = if *is_dir {
-                &key[..key.len() - 1]
-            } else {
-                &key[..]
-            };
-            bytes.extend_from_slice(if *is_dir { b"40000 " } else { b"100644 " });
-            bytes.extend_from_slice(name);
-            bytes.push(0);
-            bytes.extend_from_slice(oid.as_bytes());
-        }
-        let oid = Oid::hash_object(ObjectType::Tree, &bytes).map_err(git("hashing a tree"))?;
-        self.pending.entry(oid).or_insert(Pending::Tree(bytes));
+        Ok(())
+    }
+
+    fn hash_tree(&mut self, bytes: Vec<u8>) -> Result<Oid, WriteError> {
+        let oid = object_id("tree", &bytes)?;
+        self.pending
+            .entry(oid)
+            .or_insert_with(|| (PACK_TREE, Arc::from(bytes)));
         Ok(oid)
     }
 
@@ -556,55 +727,128 @@ impl<'r> RefWriter<'r> {
         if let Some((_, oid)) = self.blob_ids.get(&key) {
             return Ok(*oid);
         }
-        let oid = Oid::hash_object(ObjectType::Blob, content).map_err(git("hashing a blob"))?;
+        let oid = object_id("blob", content)?;
         self.blob_ids.insert(key, (content.clone(), oid));
         self.pending
             .entry(oid)
-            .or_insert_with(|| Pending::Blob(content.clone()));
+            .or_insert_with(|| (PACK_BLOB, content.clone()));
         Ok(oid)
     }
 
-    /// Writes `oid` and everything it reaches that the object database lacks.
+    /// Queues `oid` and everything it reaches that the object database lacks.
     fn store(&mut self, oid: Oid) -> Result<(), WriteError> {
         if self.stored.contains(&oid) {
             return Ok(());
         }
-        if self.odb.exists(oid) {
-            // A tree in the database has all it reaches (git's invariant; we write packs whole).
+        // Without a refresh: a miss costs a rescan of the pack directory otherwise, and an
+        // object another writer stored meanwhile is merely stored twice.
+        if self.odb.exists_ext(oid, OdbLookupFlags::NO_REFRESH) {
+            // A tree in the database has all it reaches (git's invariant; packs are written whole).
             self.stored.insert(oid);
             return Ok(());
         }
-        let Some(pending) = self.pending.remove(&oid) else {
+        let Some((kind, bytes)) = self.pending.get(&oid).cloned() else {
             return Err(WriteError::Git {
                 what: format!("writing object {oid}"),
                 source: git2::Error::from_str("object neither built nor stored"),
             });
         };
-        match &pending {
-            Pending::Blob(content) => {
-                self.odb
-                    .write(ObjectType::Blob, content)
-                    .map_err(git("writing a blob"))?;
-            }
-            Pending::Tree(bytes) => {
-                for child in tree_children(bytes) {
-                    self.store(child)?;
-                }
-                self.odb
-                    .write(ObjectType::Tree, bytes)
-                    .map_err(git("writing a tree"))?;
+        if kind == PACK_TREE {
+            for child in tree_children(&bytes) {
+                self.store(child)?;
             }
         }
-        self.unflushed += 1;
+        self.unflushed.push((kind, bytes));
         self.stored.insert(oid);
         Ok(())
     }
+}
+
+/// A version-2 pack of the objects (no deltas), with its SHA-1 trailer. Objects are compressed
+/// on every core (a pack is a concatenation of independent entries).
+fn encode_pack(objects: &[(u8, Arc<[u8]>)]) -> std::io::Result<Vec<u8>> {
+    use sha1::{Digest as _, Sha1};
+    let count = u32::try_from(objects.len())
+        .map_err(|_| std::io::Error::other("too many objects for one pack"))?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = objects.len().div_ceil(threads).max(1);
+    let parts: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = objects
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || encode_entries(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a compression thread panicked")))
+            })
+            .collect()
+    });
+    let mut pack = Vec::with_capacity(12);
+    pack.extend_from_slice(b"PACK");
+    pack.extend_from_slice(&2u32.to_be_bytes());
+    pack.extend_from_slice(&count.to_be_bytes());
+    for part in parts {
+        pack.extend_from_slice(&part?);
+    }
+    let digest = Sha1::digest(&pack);
+    pack.extend_from_slice(&digest);
+    Ok(pack)
+}
+
+/// The pack entries of some objects: type-and-size header, then the zlib stream.
+fn encode_entries(objects: &[(u8, Arc<[u8]>)]) -> std::io::Result<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let mut out = Vec::with_capacity(objects.iter().map(|(_, b)| b.len() / 3 + 16).sum());
+    // One compressor, reset per object: setting one up costs more than compressing a small object.
+    let mut zlib = Compress::new(Compression::new(1), true);
+    for (kind, bytes) in objects {
+        let mut size = bytes.len();
+        let mut byte = (kind << 4) | (size & 0x0f) as u8;
+        size >>= 4;
+        while size > 0 {
+            out.push(byte | 0x80);
+            byte = (size & 0x7f) as u8;
+            size >>= 7;
+        }
+        out.push(byte);
+        zlib.reset();
+        let mut input: &[u8] = bytes;
+        loop {
+            out.reserve(input.len() / 2 + 64);
+            let before = zlib.total_in();
+            let status = zlib
+                .compress_vec(input, &mut out, FlushCompress::Finish)
+                .map_err(std::io::Error::other)?;
+            let consumed = usize::try_from(zlib.total_in() - before).unwrap_or(input.len());
+            input = &input[consumed.min(input.len())..];
+            if status == Status::StreamEnd {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 enum Swapped {
     To(Oid),
     Nothing,
     Superseded,
+}
+
+/// A git object's id: SHA-1 of `<kind> <length>\0<content>`. (Plain SHA-1 is faster than
+/// libgit2's collision-detecting one; the pack indexer re-hashes every object it stores with the
+/// latter.)
+fn object_id(kind: &str, content: &[u8]) -> Result<Oid, WriteError> {
+    use sha1::{Digest as _, Sha1};
+    let mut hasher = Sha1::new();
+    hasher.update(format!("{kind} {}\0", content.len()).as_bytes());
+    hasher.update(content);
+    Oid::from_bytes(&hasher.finalize()).map_err(git("hashing an object"))
 }
 
 /// Whether a ref update failed because another writer got there first.
@@ -641,77 +885,12 @@ fn tree_children(bytes: &[u8]) -> Vec<Oid> {
 }
 
 /// A path component git accepts in a tree and that checks out safely everywhere.
-fn valid_component(c: &str) -> bool {
+pub fn valid_component(c: &str) -> bool {
     !c.is_empty()
         && c != "."
         && c != ".."
         && !c.eq_ignore_ascii_case(".git")
         && !c.bytes().any(|b| b == 0 || b == b'/' || b == b'\\')
-}
-
-/// Lists the file paths that differ between two trees (either may be absent), skipping identical
-/// subtrees.
-fn diff_trees(
-    repo: &Repository,
-    old: Option<Oid>,
-    new: Option<Oid>,
-    prefix: &str,
-    changes: &mut Changes,
-) -> Result<(), WriteError> {
-    if old == new {
-        return Ok(());
-    }
-    let read = |oid: Option<Oid>| -> Result<BTreeMap<String, (bool, Oid)>, WriteError> {
-        let mut map = BTreeMap::new();
-        if let Some(oid) = oid {
-            let tree = repo
-                .find_tree(oid)
-                .map_err(git(format!("reading tree {oid}")))?;
-            for e in tree.iter() {
-                let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
-                map.insert(name, (e.kind() == Some(ObjectType::Tree), e.id()));
-            }
-        }
-        Ok(map)
-    };
-    let old_entries = read(old)?;
-    let new_entries = read(new)?;
-    let mut names: Vec<&String> = old_entries.keys().chain(new_entries.keys()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let path = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let o = old_entries.get(name).copied();
-        let n = new_entries.get(name).copied();
-        match (o, n) {
-            (Some((true, a)), Some((true, b))) => diff_trees(repo, Some(a), Some(b), &path, changes)?,
-            (Some((true, a)), other) => {
-                diff_trees(repo, Some(a), None, &path, changes)?;
-                if let Some((false, _)) = other {
-                    changes.added.push(path);
-                }
-            }
-            (other, Some((true, b))) => {
-                if let Some((false, _)) = other {
-                    changes.removed.push(path.clone());
-                }
-                diff_trees(repo, None, Some(b), &path, changes)?;
-            }
-            (Some((false, a)), Some((false, b))) => {
-                if a != b {
-                    changes.changed.push(path);
-                }
-            }
-            (Some((false, _)), None) => changes.removed.push(path),
-            (None, Some((false, _))) => changes.added.push(path),
-            (None, None) => {}
-        }
-    }
-    Ok(())
 }
 
 /// Subject, the changed paths (up to a limit), and the `Source-Revision` trailer.
@@ -737,9 +916,7 @@ fn commit_message(subject: &str, changes: &Changes, source_revision: &str) -> St
     if total > 0 {
         message.push('\n');
     }
-    message.push_str(&format!(
-        "{SOURCE_REVISION_TRAILER}: {source_revision}\n"
-    ));
+    message.push_str(&format!("{SOURCE_REVISION_TRAILER}: {source_revision}\n"));
     message
 }
 
@@ -759,12 +936,20 @@ mod tests {
 
     #[test]
     fn tree_children_lists_ids() {
-        let a = Oid::hash_object(ObjectType::Blob, b"a").unwrap_or_else(|_| Oid::zero());
+        let a = Oid::hash_object(ObjectType::Blob, b"a").unwrap_or(Oid::ZERO_SHA1);
         let mut bytes = b"100644 x\0".to_vec();
         bytes.extend_from_slice(a.as_bytes());
         bytes.extend_from_slice(b"40000 y\0");
         bytes.extend_from_slice(a.as_bytes());
         assert_eq!(tree_children(&bytes), vec![a, a]);
+    }
+
+    #[test]
+    fn object_ids_are_git_ids() {
+        for (kind, t) in [("blob", ObjectType::Blob), ("tree", ObjectType::Tree)] {
+            let ours = object_id(kind, b"some content").ok();
+            assert_eq!(ours, Oid::hash_object(t, b"some content").ok());
+        }
     }
 
     #[test]
@@ -784,5 +969,434 @@ mod tests {
             assert!(!valid_component(bad), "{bad:?}");
         }
         assert!(valid_component("system:node"));
+    }
+}
+
+/// Where the record of the last complete pass is kept, in the git directory.
+const PASS_RECORD: &str = "gitstellar/last-pass";
+
+/// The refs a pass manages: each prefix ending in `/` names every ref under it, any other names
+/// one ref.
+pub fn managed_refs(
+    repo: &Repository,
+    prefixes: &[&str],
+) -> Result<BTreeMap<String, Oid>, WriteError> {
+    let mut out = BTreeMap::new();
+    for prefix in prefixes {
+        if prefix.ends_with('/') {
+            let glob = format!("{prefix}*");
+            let refs = repo
+                .references_glob(&glob)
+                .map_err(git(format!("listing {glob}")))?;
+            for r in refs {
+                let r = r.map_err(git(format!("listing {glob}")))?;
+                if let (Ok(name), Some(target)) = (r.name(), r.target()) {
+                    out.insert(name.to_string(), target);
+                }
+            }
+        } else if let Some(target) = read_tip(repo, prefix)? {
+            out.insert((*prefix).to_string(), target);
+        }
+    }
+    Ok(out)
+}
+
+/// Records that a pass identified by `key` (the source revision, the program) completed with the
+/// refs under `prefixes` set to `wanted` trees, so that the same pass again can be skipped while
+/// nobody moves them. Nothing is recorded when a ref already holds something else (a concurrent
+/// writer). Returns whether it was recorded.
+pub fn record_pass(
+    repo: &Repository,
+    key: &str,
+    prefixes: &[&str],
+    wanted: &BTreeMap<String, Option<Oid>>,
+    problems: usize,
+) -> Result<bool, WriteError> {
+    let refs = managed_refs(repo, prefixes)?;
+    let expected: BTreeMap<&String, Oid> = wanted
+        .iter()
+        .filter_map(|(n, t)| t.map(|t| (n, t)))
+        .collect();
+    if refs.len() != expected.len() {
+        return Ok(false);
+    }
+    for (name, commit) in &refs {
+        let tree = repo
+            .find_commit(*commit)
+            .map_err(git(format!("reading {name}")))?
+            .tree_id();
+        if expected.get(name) != Some(&tree) {
+            return Ok(false);
+        }
+    }
+    let mut text = format!("key {key}\nproblems {problems}\n");
+    for (name, commit) in &refs {
+        text.push_str(&format!("{commit} {name}\n"));
+    }
+    let path = repo.path().join(PASS_RECORD);
+    let io = |e: std::io::Error| WriteError::Pack(e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(true)
+}
+
+/// When the last complete pass had this `key` and every ref under `prefixes` is still where it
+/// left them: the number of problems it found. `None`: a pass must run.
+pub fn recorded_pass(
+    repo: &Repository,
+    key: &str,
+    prefixes: &[&str],
+) -> Result<Option<usize>, WriteError> {
+    let Ok(text) = std::fs::read_to_string(repo.path().join(PASS_RECORD)) else {
+        return Ok(None);
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(format!("key {key}").as_str()) {
+        return Ok(None);
+    }
+    let Some(problems) = lines
+        .next()
+        .and_then(|l| l.strip_prefix("problems "))
+        .and_then(|n| n.parse().ok())
+    else {
+        return Ok(None);
+    };
+    let mut recorded = BTreeMap::new();
+    for line in lines {
+        let Some((commit, name)) = line.split_once(' ') else {
+            return Ok(None);
+        };
+        let Ok(commit) = Oid::from_str(commit) else {
+            return Ok(None);
+        };
+        recorded.insert(name.to_string(), commit);
+    }
+    Ok((managed_refs(repo, prefixes)? == recorded).then_some(problems))
+}
+
+/// Remotes: a `--repo URL` is mirrored in a local bare cache (fetch), reconciled there, and the
+/// gitstellar refs that moved are pushed back; a push the remote rejects because a ref moved there
+/// means fetch, recompute, retry.
+///
+/// Credentials come from `GITSTELLAR_GIT_TOKEN` (https), the git credential helper (https), the ssh
+/// agent or a key file (`GITSTELLAR_SSH_KEY`, else `~/.ssh/id_ed25519` or `~/.ssh/id_rsa`). They
+/// are never stored in the cache's configuration, and errors are scrubbed of them.
+pub mod remote {
+    use std::cell::Cell;
+    use std::path::{Path, PathBuf};
+
+    use git2::{
+        AutotagOption, Cred, CredentialType, ErrorCode, FetchOptions, FetchPrune, Oid, PushOptions,
+        RemoteCallbacks, Repository,
+    };
+    use sha2::{Digest, Sha256};
+
+    /// The environment variable holding an https token.
+    pub const TOKEN_ENV: &str = "GITSTELLAR_GIT_TOKEN";
+    /// The environment variable naming an ssh private key file.
+    pub const SSH_KEY_ENV: &str = "GITSTELLAR_SSH_KEY";
+
+    /// Why talking to a remote failed (every message is scrubbed of credentials).
+    #[derive(Debug, thiserror::Error)]
+    pub enum RemoteError {
+        /// The cache directory could not be made or opened.
+        #[error("cache {path}: {message}")]
+        Cache {
+            /// The cache repository.
+            path: PathBuf,
+            /// Why.
+            message: String,
+        },
+        /// Fetching failed.
+        #[error("fetching from {url}: {message}")]
+        Fetch {
+            /// The remote, redacted.
+            url: String,
+            /// Why, scrubbed.
+            message: String,
+        },
+        /// Pushing failed (other than a rejection because a ref moved).
+        #[error("pushing to {url}: {message}")]
+        Push {
+            /// The remote, redacted.
+            url: String,
+            /// Why, scrubbed.
+            message: String,
+        },
+    }
+
+    /// A ref to push: its new value, or `None` to delete it.
+    pub type RefPush = (String, Option<Oid>);
+
+    /// A remote repository and its local bare cache.
+    pub struct RemoteCache {
+        url: String,
+        path: PathBuf,
+        /// Held (locked) while the cache is in use.
+        _lock: std::fs::File,
+    }
+
+    impl RemoteCache {
+        /// Opens (creating it when needed) the cache of `url` under `cache_root`, waiting for any
+        /// other process using it.
+        pub fn open(url: &str, cache_root: &Path) -> Result<RemoteCache, RemoteError> {
+            let redacted = redact_url(url);
+            let digest = Sha256::digest(redacted.as_bytes());
+            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            let last: String = redacted
+                .trim_end_matches('/')
+                .rsplit(['/', ':'])
+                .next()
+                .unwrap_or("repo")
+                .trim_end_matches(".git")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(40)
+                .collect();
+            let path = cache_root.join(format!("{last}-{hex}.git"));
+            let lock_path = cache_root.join(format!("{last}-{hex}.lock"));
+            let cache_error = |e: &dyn std::fmt::Display| RemoteError::Cache {
+                path: path.clone(),
+                message: scrub(&e.to_string(), url),
+            };
+            // One pass at a time per cache (fetches into one repository would collide); the OS
+            // releases the lock when the process ends, however it ends.
+            std::fs::create_dir_all(cache_root).map_err(|e| cache_error(&e))?;
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| cache_error(&e))?;
+            lock.lock().map_err(|e| cache_error(&e))?;
+            let cache = RemoteCache {
+                url: url.to_string(),
+                path,
+                _lock: lock,
+            };
+            if Repository::open_bare(&cache.path).is_err() {
+                std::fs::create_dir_all(&cache.path).map_err(|e| cache.cache_error(&e))?;
+                Repository::init_bare(&cache.path).map_err(|e| cache.cache_error(&e))?;
+            }
+            Ok(cache)
+        }
+
+        /// The cache repository's path.
+        pub fn path(&self) -> &Path {
+            &self.path
+        }
+
+        /// The remote, with any credentials removed.
+        pub fn redacted_url(&self) -> String {
+            redact_url(&self.url)
+        }
+
+        fn cache_error(&self, e: &dyn std::fmt::Display) -> RemoteError {
+            RemoteError::Cache {
+                path: self.path.clone(),
+                message: scrub(&e.to_string(), &self.url),
+            }
+        }
+
+        fn repo(&self) -> Result<Repository, RemoteError> {
+            Repository::open_bare(&self.path).map_err(|e| self.cache_error(&e))
+        }
+
+        /// Mirrors every branch of the remote into the cache (pruning what the remote deleted)
+        /// and points the cache's HEAD at the remote's default branch. Returns that branch's
+        /// ref name, when the remote says.
+        pub fn fetch(&self) -> Result<Option<String>, RemoteError> {
+            let repo = self.repo()?;
+            let err = |e: git2::Error| RemoteError::Fetch {
+                url: self.redacted_url(),
+                message: scrub(e.message(), &self.url),
+            };
+            let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
+            let tries = Cell::new(0);
+            let mut callbacks = RemoteCallbacks::new();
+            callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+            let mut options = FetchOptions::new();
+            options
+                .remote_callbacks(callbacks)
+                .prune(FetchPrune::On)
+                .download_tags(AutotagOption::None);
+            remote
+                .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut options), None)
+                .map_err(err)?;
+            let head = remote
+                .default_branch()
+                .ok()
+                .and_then(|b| b.as_str().ok().map(str::to_string));
+            if let Some(head) = &head {
+                repo.set_head(head).map_err(err)?;
+            }
+            Ok(head)
+        }
+
+        /// Pushes the refs (fast-forward only: a remote ref that moved since the fetch rejects
+        /// the push). Returns the refs the remote rejected; empty when all went through.
+        pub fn push(&self, refs: &[RefPush]) -> Result<Vec<String>, RemoteError> {
+            if refs.is_empty() {
+                return Ok(Vec::new());
+            }
+            let repo = self.repo()?;
+            let err = |e: git2::Error| RemoteError::Push {
+                url: self.redacted_url(),
+                message: scrub(e.message(), &self.url),
+            };
+            let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
+            let specs: Vec<String> = refs
+                .iter()
+                .map(|(name, new)| match new {
+                    Some(_) => format!("{name}:{name}"),
+                    None => format!(":{name}"),
+                })
+                .collect();
+            let tries = Cell::new(0);
+            let rejected = std::cell::RefCell::new(Vec::new());
+            let mut callbacks = RemoteCallbacks::new();
+            callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+            callbacks.push_update_reference(|name, status| {
+                if status.is_some() {
+                    rejected.borrow_mut().push(name.to_string());
+                }
+                Ok(())
+            });
+            let mut options = PushOptions::new();
+            options.remote_callbacks(callbacks);
+            match remote.push(&specs, Some(&mut options)) {
+                Ok(()) => {}
+                // libgit2 refuses locally when the remote tip is not an ancestor of ours.
+                Err(e) if e.code() == ErrorCode::NotFastForward => {
+                    return Ok(refs.iter().map(|(n, _)| n.clone()).collect());
+                }
+                Err(e) => return Err(err(e)),
+            }
+            drop(options);
+            Ok(rejected.into_inner())
+        }
+    }
+
+    /// The credential callback: token, credential helper, ssh agent, key files, in that order.
+    fn credentials(
+        tries: &Cell<u32>,
+        url: &str,
+        user: Option<&str>,
+        allowed: CredentialType,
+    ) -> Result<Cred, git2::Error> {
+        let n = tries.get() + 1;
+        tries.set(n);
+        if n > 6 {
+            return Err(git2::Error::from_str(
+                "authentication failed (no credential was accepted)",
+            ));
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if let Ok(token) = std::env::var(TOKEN_ENV)
+                && n == 1
+            {
+                return Cred::userpass_plaintext(user.unwrap_or("x-access-token"), &token);
+            }
+            if let Ok(config) = git2::Config::open_default()
+                && let Ok(cred) = Cred::credential_helper(&config, url, user)
+                && n <= 2
+            {
+                return Ok(cred);
+            }
+        }
+        if allowed.contains(CredentialType::SSH_KEY) {
+            let user = user.unwrap_or("git");
+            if n == 1
+                && let Ok(cred) = Cred::ssh_key_from_agent(user)
+            {
+                return Ok(cred);
+            }
+            for key in ssh_keys() {
+                if key.exists() {
+                    return Cred::ssh_key(user, None, &key, None);
+                }
+            }
+        }
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(user.unwrap_or("git"));
+        }
+        if allowed.contains(CredentialType::DEFAULT) {
+            return Cred::default();
+        }
+        Err(git2::Error::from_str("no usable credential"))
+    }
+
+    fn ssh_keys() -> Vec<PathBuf> {
+        if let Some(key) = std::env::var_os(SSH_KEY_ENV) {
+            return vec![PathBuf::from(key)];
+        }
+        let Some(home) = std::env::var_os("HOME") else {
+            return Vec::new();
+        };
+        let ssh = PathBuf::from(home).join(".ssh");
+        vec![ssh.join("id_ed25519"), ssh.join("id_rsa")]
+    }
+
+    /// A URL with its user information (user, password, token) removed.
+    pub fn redact_url(url: &str) -> String {
+        if let Some((scheme, rest)) = url.split_once("://") {
+            let end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(end);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// `text` with the URL's user information and the token (if set) replaced by `***`.
+    pub fn scrub(text: &str, url: &str) -> String {
+        let mut out = text.replace(url, &redact_url(url));
+        if let Some((_, rest)) = url.split_once("://") {
+            let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+            if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                for secret in userinfo.split(':').filter(|s| s.len() >= 4) {
+                    out = out.replace(secret, "***");
+                }
+            }
+        }
+        if let Ok(token) = std::env::var(TOKEN_ENV)
+            && token.len() >= 4
+        {
+            out = out.replace(&token, "***");
+        }
+        out
+    }
+
+    /// The default root of the caches: `$XDG_CACHE_HOME/gitstellar`, else `~/.cache/gitstellar`.
+    pub fn default_cache_root() -> Option<PathBuf> {
+        if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+            return Some(PathBuf::from(x).join("gitstellar"));
+        }
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("gitstellar"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn urls_are_redacted_and_scrubbed() {
+            let url = "https://user:s3cr3t-token@example.com/org/r.git";
+            assert_eq!(redact_url(url), "https://example.com/org/r.git");
+            let text = format!("failed to reach {url}; token s3cr3t-token rejected");
+            let clean = scrub(&text, url);
+            assert!(!clean.contains("s3cr3t"), "{clean}");
+        }
     }
 }

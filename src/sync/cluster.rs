@@ -143,6 +143,23 @@ impl KubeCluster {
         &self.client
     }
 
+    /// The served resources of the desired objects' kinds, each once (for watching them).
+    pub async fn resources_of(&self, desired: &[super::Desired]) -> Vec<ApiResource> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for d in desired {
+            let Some(api_version) = d.object.get("apiVersion").and_then(Value::as_str) else {
+                continue;
+            };
+            if seen.insert((api_version.to_string(), d.id.kind.clone()))
+                && let Ok((ar, _)) = self.resolve(api_version, &d.id.kind).await
+            {
+                out.push(ar);
+            }
+        }
+        out
+    }
+
     async fn resolve(
         &self,
         api_version: &str,

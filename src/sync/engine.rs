@@ -55,6 +55,92 @@ impl Mailbox {
     }
 }
 
+impl Mailbox {
+    /// A mailbox read from its git tree (pull mode): every `objects/**.yaml` file, and the bare
+    /// namespaces of `syncer-config.yaml` (cluster-scoped `namespaces` without an object file).
+    /// The WDS of each object is read from its `gitstellar.io/origin` annotation.
+    pub fn from_files(
+        wec: &str,
+        commit: Option<String>,
+        files: &[crate::model::SourceFile],
+    ) -> Result<Mailbox, String> {
+        let mut objects = Vec::new();
+        let mut listed_namespaces: Vec<String> = Vec::new();
+        for file in files {
+            let bytes = file
+                .content
+                .as_ref()
+                .map_err(|e| format!("{}: {e}", file.path))?;
+            let docs = crate::model::load::parse_documents(&file.path, bytes)
+                .map_err(|e| format!("{}: {e}", file.path))?;
+            if file.path == "syncer-config.yaml" {
+                for doc in &docs {
+                    let scopes = doc
+                        .pointer("/spec/clusterScope")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    for scope in scopes {
+                        if scope.get("group").and_then(Value::as_str).unwrap_or("").is_empty()
+                            && scope.get("resource").and_then(Value::as_str) == Some("namespaces")
+                        {
+                            let names = scope
+                                .get("objects")
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .unwrap_or_default();
+                            listed_namespaces.extend(
+                                names.iter().filter_map(|n| n.as_str().map(str::to_string)),
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
+            if !file.path.starts_with("objects/") {
+                continue;
+            }
+            for object in docs {
+                let id = super::desired::live_id(&object)
+                    .ok_or_else(|| format!("{}: not a Kubernetes object", file.path))?;
+                let origin = object
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(super::ORIGIN))
+                    .and_then(Value::as_str);
+                let wds = origin
+                    .and_then(super::desired::parse_origin)
+                    .map(|(w, _)| w)
+                    .unwrap_or_else(|| "unknown".into());
+                let create_only = super::desired::is_create_only(&object);
+                objects.push(Desired {
+                    id,
+                    wds,
+                    create_only,
+                    object,
+                });
+            }
+        }
+        let placed: std::collections::BTreeSet<&str> = objects
+            .iter()
+            .filter(|d| d.id.group.is_empty() && d.id.kind == "Namespace")
+            .map(|d| d.id.name.as_str())
+            .collect();
+        let mut bare_namespaces: Vec<String> = listed_namespaces
+            .into_iter()
+            .filter(|n| !placed.contains(n.as_str()))
+            .collect();
+        bare_namespaces.sort();
+        bare_namespaces.dedup();
+        objects.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Mailbox {
+            wec: wec.to_string(),
+            commit,
+            objects,
+            bare_namespaces,
+        })
+    }
+}
+
 /// How a sync is carried out.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {

@@ -7,6 +7,7 @@
 //! state, and a [`desired::Inventory`] of what was applied, kept in the WEC itself.
 
 pub mod desired;
+pub mod drift;
 
 pub mod cluster;
 pub mod engine;

@@ -1,0 +1,504 @@
+//! Mailbox: KubeStellar's mailbox spaces (spec §7.1, §7.3) and their `SyncerConfig` (§7.4), as
+//! git trees — one per WEC, on `refs/heads/gitstellar/mailbox/<wec>` (design §3).
+//!
+//! Input: a [`Plan`] (every WEC's customized objects, bare namespaces and upsync rules) and the
+//! revision's [`ResourceTable`] (kind → resource). Output: per WEC, the files of its mailbox tree:
+//! `syncer-config.yaml` (SyncerConfig `the-one`) and
+//! `objects/<group or core>/<kind>/<namespace or _cluster>/<name>.yaml` for every object. A WEC
+//! with nothing placed gets an empty SyncerConfig and no objects. Pure: no I/O.
+//!
+//! Objects identical across WECs are shared in the plan; they are rendered once here, and the
+//! rendered bytes are shared too, so that the writer hashes and stores them once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::{
+    ClusterScopeDownsyncResource, EDGE_API_VERSION, NamespaceAndNames, NamespaceScope,
+    NamespacedObjects, ObjectId, Problem, ResourceTable, SyncerConfigSpec, UpsyncSet,
+};
+use crate::plan::{Destination, PlacedObject, Plan};
+use crate::repo::write::{Changes, Files, valid_component};
+
+/// The prefix of every mailbox ref; the WEC's name follows.
+pub const REF_PREFIX: &str = "refs/heads/gitstellar/mailbox/";
+
+/// The SyncerConfig's file in a mailbox tree.
+pub const SYNCER_CONFIG_FILE: &str = "syncer-config.yaml";
+
+/// The name of the one SyncerConfig KubeStellar's translator maintains per mailbox.
+pub const SYNCER_CONFIG_NAME: &str = "the-one";
+
+/// The directory holding the objects in a mailbox tree.
+pub const OBJECTS_DIR: &str = "objects";
+
+/// Why a mailbox could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum MailboxError {
+    /// Rendering YAML failed.
+    #[error("rendering {what} as YAML: {message}")]
+    Yaml {
+        /// What was rendered.
+        what: String,
+        /// The serializer's reason.
+        message: String,
+    },
+}
+
+/// Every WEC's mailbox tree.
+#[derive(Clone, Debug, Default)]
+pub struct Mailboxes {
+    /// WEC name → the files of its mailbox.
+    pub wecs: BTreeMap<String, Files>,
+    /// WECs and objects that cannot be written (a name that is not a valid ref or path component).
+    pub problems: Vec<Problem>,
+}
+
+/// The ref of a WEC's mailbox.
+pub fn ref_name(wec: &str) -> String {
+    format!("{REF_PREFIX}{wec}")
+}
+
+/// The path of an object in a mailbox tree.
+pub fn object_path(id: &ObjectId) -> String {
+    format!("{OBJECTS_DIR}/{id}.yaml")
+}
+
+/// The whole `SyncerConfig` object, as written to `syncer-config.yaml`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncerConfig {
+    /// `edge.kubestellar.io/v2alpha1`.
+    pub api_version: String,
+    /// `SyncerConfig`.
+    pub kind: String,
+    /// `{name: the-one}`.
+    pub metadata: Value,
+    /// What the WEC's syncer downsyncs and upsyncs.
+    pub spec: SyncerConfigSpec,
+}
+
+/// What is known of one rendered object.
+struct Rendered {
+    yaml: Arc<[u8]>,
+    /// The object's path in the mailbox; `None` when its identity cannot make a path.
+    path: Option<Arc<str>>,
+    resource: String,
+    version: String,
+    /// The same number for every object with the same (path, resource, version).
+    config_id: u32,
+}
+
+/// What a SyncerConfig is computed from; equal keys give equal configs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ConfigKey {
+    objects: Vec<u32>,
+    namespaces: Vec<String>,
+    upsync: Vec<UpsyncSet>,
+}
+
+/// Renders every WEC's mailbox.
+pub fn build(plan: &Plan, resources: &ResourceTable) -> Result<Mailboxes, MailboxError> {
+    let mut out = Mailboxes::default();
+    // Rendered objects by the address of their (shared) value.
+    let t0 = std::time::Instant::now();
+    let rendered = render_all(plan, resources)?;
+    tracing::debug!(elapsed = ?t0.elapsed(), objects = rendered.len(), "rendered the distinct objects");
+    // SyncerConfigs by a digest of what they are computed from: WECs that get the same objects
+    // (customized or not) and rules share one rendering and one blob.
+    let mut configs: HashMap<ConfigKey, Arc<[u8]>> = HashMap::new();
+    let config_path: Arc<str> = Arc::from(SYNCER_CONFIG_FILE);
+    let mut bad_paths: BTreeSet<(String, String)> = BTreeSet::new();
+    for (wec, dest) in &plan.destinations {
+        if !valid_wec_name(wec) {
+            out.problems.push(Problem::new(
+                "",
+                "",
+                format!("edge.kubestellar.io/SyncTarget/_cluster/{wec}"),
+                format!(
+                    "WEC name {wec:?} cannot name a git ref ({REF_PREFIX}{wec}); its mailbox is not written"
+                ),
+            ));
+            continue;
+        }
+        let mut entries: Vec<(Arc<str>, Arc<[u8]>)> = Vec::with_capacity(dest.objects.len() + 1);
+        let mut objects: Vec<(&ObjectId, &str, &str)> = Vec::with_capacity(dest.objects.len());
+        // What the SyncerConfig is computed from: the objects' (path, resource, version), interned.
+        let mut config_key = ConfigKey {
+            objects: Vec::with_capacity(dest.objects.len()),
+            namespaces: dest.namespaces.clone(),
+            upsync: dest.upsync.clone(),
+        };
+        for placed in &dest.objects {
+            let key = Arc::as_ptr(&placed.object) as usize;
+            let Some(r) = rendered.get(&key) else {
+                continue;
+            };
+            let Some(path) = &r.path else {
+                bad_paths.insert((placed.wds.clone(), placed.id.to_string()));
+                continue;
+            };
+            entries.push((path.clone(), r.yaml.clone()));
+            objects.push((&placed.id, &r.resource, &r.version));
+            config_key.objects.push(r.config_id);
+        }
+        let config = match configs.get(&config_key) {
+            Some(bytes) => bytes.clone(),
+            None => {
+                let config = syncer_config(&objects, dest);
+                let yaml = to_yaml(&config, &format!("the SyncerConfig of {wec}"))?;
+                let bytes: Arc<[u8]> = Arc::from(yaml.into_bytes());
+                configs.insert(config_key, bytes.clone());
+                bytes
+            }
+        };
+        entries.push((config_path.clone(), config));
+        // Mostly sorted already (the plan sorts by identity): sorting, then building the map in
+        // bulk, is cheaper than inserting one by one.
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.wecs.insert(wec.clone(), entries.into_iter().collect());
+    }
+    for (wds, id) in bad_paths {
+        out.problems.push(Problem::new(
+            wds,
+            "",
+            id,
+            "a part of this object's identity cannot be a file name in git (empty, `.`, `..`, `.git`, or containing `/` or `\\`); it is not written to any mailbox",
+        ));
+    }
+    Ok(out)
+}
+
+/// Renders every distinct object of the plan once (objects shared across WECs are one value in
+/// the plan), on every core. Keyed by the address of the shared value.
+fn render_all(
+    plan: &Plan,
+    resources: &ResourceTable,
+) -> Result<HashMap<usize, Rendered>, MailboxError> {
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut distinct: Vec<&PlacedObject> = Vec::new();
+    for dest in plan.destinations.values() {
+        for placed in &dest.objects {
+            if seen.insert(Arc::as_ptr(&placed.object) as usize) {
+                distinct.push(placed);
+            }
+        }
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = distinct.len().div_ceil(threads).max(1);
+    type Part = Result<Vec<(usize, Rendered)>, MailboxError>;
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let handles: Vec<_> = distinct
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| {
+                            let key = Arc::as_ptr(&p.object) as usize;
+                            render_object(&p.object, &p.id, resources).map(|r| (key, r))
+                        })
+                        .collect::<Part>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(MailboxError::Yaml {
+                        what: "objects".into(),
+                        message: "a rendering thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut rendered = HashMap::with_capacity(distinct.len());
+    let mut ids: HashMap<(Option<Arc<str>>, String, String), u32> = HashMap::new();
+    for part in parts {
+        for (key, mut r) in part? {
+            let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+            r.config_id = *ids
+                .entry((r.path.clone(), r.resource.clone(), r.version.clone()))
+                .or_insert(next);
+            rendered.insert(key, r);
+        }
+    }
+    Ok(rendered)
+}
+
+/// Whether `refs/heads/gitstellar/mailbox/<wec>` is a valid ref with `<wec>` one component.
+pub fn valid_wec_name(wec: &str) -> bool {
+    valid_component(wec) && !wec.contains('/') && git2::Reference::is_valid_name(&ref_name(wec))
+}
+
+fn id_is_path_safe(id: &ObjectId) -> bool {
+    [
+        id.group_dir(),
+        id.kind.as_str(),
+        id.namespace_dir(),
+        &format!("{}.yaml", id.name),
+    ]
+    .iter()
+    .all(|c| valid_component(c))
+        && valid_component(&id.name)
+}
+
+fn render_object(
+    value: &Value,
+    id: &ObjectId,
+    resources: &ResourceTable,
+) -> Result<Rendered, MailboxError> {
+    let yaml = to_yaml(value, &id.to_string())?;
+    let resource = match resources.get(&id.group, &id.kind) {
+        Some(info) => info.resource.clone(),
+        // The model reports unmapped kinds and leaves their objects out; this is a fallback only.
+        None => format!("{}s", id.kind.to_lowercase()),
+    };
+    let version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
+        .unwrap_or_default();
+    Ok(Rendered {
+        yaml: Arc::from(yaml.into_bytes()),
+        path: id_is_path_safe(id).then(|| Arc::from(object_path(id))),
+        resource,
+        version,
+        config_id: 0,
+    })
+}
+
+/// KubeStellar's `SyncerConfig` for one WEC, computed from what its mailbox holds: namespaced
+/// objects grouped by (group, resource, version) then namespace; cluster-scoped objects with
+/// explicit lists, the bare namespaces among the Namespaces (so that the syncer creates them); the
+/// upsync rules. Everything sorted.
+pub fn syncer_config(objects: &[(&ObjectId, &str, &str)], dest: &Destination) -> SyncerConfig {
+    type Key = (String, String, String);
+    let mut namespaced: BTreeMap<Key, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    let mut cluster: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    for (id, resource, version) in objects {
+        let key = (id.group.clone(), resource.to_string(), version.to_string());
+        match &id.namespace {
+            Some(ns) => {
+                namespaced
+                    .entry(key)
+                    .or_default()
+                    .entry(ns.clone())
+                    .or_default()
+                    .insert(id.name.clone());
+            }
+            None => {
+                cluster.entry(key).or_default().insert(id.name.clone());
+            }
+        }
+    }
+    if !dest.namespaces.is_empty() {
+        cluster
+            .entry((String::new(), "namespaces".into(), "v1".into()))
+            .or_default()
+            .extend(dest.namespaces.iter().cloned());
+    }
+    let spec = SyncerConfigSpec {
+        namespace_scope: NamespaceScope::default(),
+        namespaced_objects: namespaced
+            .into_iter()
+            .map(
+                |((group, resource, api_version), by_ns)| NamespacedObjects {
+                    group,
+                    resource,
+                    api_version,
+                    objects_by_namespace: by_ns
+                        .into_iter()
+                        .map(|(namespace, names)| NamespaceAndNames {
+                            namespace,
+                            names: names.into_iter().collect(),
+                        })
+                        .collect(),
+                },
+            )
+            .collect(),
+        cluster_scope: cluster
+            .into_iter()
+            .map(
+                |((group, resource, api_version), names)| ClusterScopeDownsyncResource {
+                    group,
+                    resource,
+                    api_version,
+                    objects: names.into_iter().collect(),
+                },
+            )
+            .collect(),
+        upsync: sorted_upsync(dest),
+    };
+    SyncerConfig {
+        api_version: EDGE_API_VERSION.into(),
+        kind: "SyncerConfig".into(),
+        metadata: serde_json::json!({ "name": SYNCER_CONFIG_NAME }),
+        spec,
+    }
+}
+
+/// The subject of a mailbox commit: `florin: 3 objects added, 1 changed, 1 removed`, plus whether
+/// the SyncerConfig changed.
+pub fn commit_subject(wec: &str, changes: &Changes) -> String {
+    let objects = |paths: &[String]| {
+        paths
+            .iter()
+            .filter(|p| {
+                p.starts_with(OBJECTS_DIR) && p.as_bytes().get(OBJECTS_DIR.len()) == Some(&b'/')
+            })
+            .count()
+    };
+    let (added, changed, removed) = (
+        objects(&changes.added),
+        objects(&changes.changed),
+        objects(&changes.removed),
+    );
+    let mut counts = Vec::new();
+    for (n, verb) in [(added, "added"), (changed, "changed"), (removed, "removed")] {
+        if n > 0 {
+            if counts.is_empty() {
+                let noun = if n == 1 { "object" } else { "objects" };
+                counts.push(format!("{n} {noun} {verb}"));
+            } else {
+                counts.push(format!("{n} {verb}"));
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !counts.is_empty() {
+        parts.push(counts.join(", "));
+    }
+    let config = SYNCER_CONFIG_FILE.to_string();
+    if changes.added.contains(&config) {
+        parts.push("SyncerConfig created".into());
+    } else if changes.changed.contains(&config) {
+        parts.push("SyncerConfig updated".into());
+    }
+    if parts.is_empty() {
+        parts.push("mailbox updated".into());
+    }
+    format!("{wec}: {}", parts.join("; "))
+}
+
+/// The destination's upsync rules, each rule's lists sorted and de-duplicated, then the rules.
+fn sorted_upsync(dest: &Destination) -> Vec<UpsyncSet> {
+    let mut rules: Vec<UpsyncSet> = dest
+        .upsync
+        .iter()
+        .map(|u| {
+            let mut u = u.clone();
+            for list in [&mut u.resources, &mut u.namespaces, &mut u.names] {
+                list.sort();
+                list.dedup();
+            }
+            u
+        })
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+fn to_yaml(value: &impl Serialize, what: &str) -> Result<String, MailboxError> {
+    serde_saphyr::to_string(value).map_err(|e| MailboxError::Yaml {
+        what: what.into(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed(group: &str, kind: &str, ns: Option<&str>, name: &str, value: Value) -> PlacedObject {
+        PlacedObject {
+            wds: "w".into(),
+            also_from: vec![],
+            placements: vec!["ep".into()],
+            create_only: false,
+            want_singleton_reported_state: false,
+            id: ObjectId {
+                group: group.into(),
+                kind: kind.into(),
+                namespace: ns.map(str::to_string),
+                name: name.into(),
+            },
+            object: Arc::new(value),
+        }
+    }
+
+    #[test]
+    fn shared_objects_render_once_and_config_lists_bare_namespaces() {
+        let shared = placed(
+            "apps",
+            "Deployment",
+            Some("a"),
+            "d",
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "a"}}),
+        );
+        let mut plan = Plan {
+            revision: None,
+            placements: vec![],
+            destinations: BTreeMap::new(),
+            problems: vec![],
+        };
+        for wec in ["one", "two"] {
+            plan.destinations.insert(
+                wec.into(),
+                Destination {
+                    objects: vec![shared.clone()],
+                    namespaces: vec!["a".into()],
+                    upsync: vec![],
+                },
+            );
+        }
+        plan.destinations
+            .insert("empty".into(), Destination::default());
+        let boxes = build(&plan, &ResourceTable::builtin()).expect("renders");
+        let one = &boxes.wecs["one"];
+        let two = &boxes.wecs["two"];
+        let path = "objects/apps/Deployment/a/d.yaml";
+        assert!(Arc::ptr_eq(&one[path], &two[path]));
+        assert!(Arc::ptr_eq(
+            &one[SYNCER_CONFIG_FILE],
+            &two[SYNCER_CONFIG_FILE]
+        ));
+        let config = String::from_utf8_lossy(&one[SYNCER_CONFIG_FILE]).into_owned();
+        assert!(config.contains("name: the-one"), "{config}");
+        assert!(config.contains("resource: deployments"), "{config}");
+        assert!(config.contains("resource: namespaces"), "{config}");
+        assert_eq!(boxes.wecs["empty"].len(), 1);
+    }
+
+    #[test]
+    fn subjects_count_objects() {
+        let changes = Changes {
+            added: vec![
+                "objects/core/ConfigMap/a/b.yaml".into(),
+                "objects/core/ConfigMap/a/c.yaml".into(),
+            ],
+            changed: vec!["syncer-config.yaml".into()],
+            removed: vec!["objects/apps/Deployment/a/d.yaml".into()],
+        };
+        assert_eq!(
+            commit_subject("florin", &changes),
+            "florin: 2 objects added, 1 removed; SyncerConfig updated"
+        );
+    }
+
+    #[test]
+    fn bad_wec_names_are_problems() {
+        assert!(valid_wec_name("florin"));
+        assert!(!valid_wec_name("a..b"));
+        assert!(!valid_wec_name("a/b"));
+        assert!(!valid_wec_name("x.lock"));
+    }
+}

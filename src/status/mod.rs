@@ -1,0 +1,243 @@
+//! Status: the status branch, `refs/heads/gitstellar/status` (design §3) — what KubeStellar keeps in
+//! its spaces' API objects, as files.
+//!
+//! Input: a revision's [`Snapshot`], its placement [`Resolution`] and every [`Problem`] of the pass.
+//! Output: the files of the status tree:
+//! - `placements/<wds>/<edgeplacement>.yaml`: each EdgePlacement's `SinglePlacementSlice` (spec §5:
+//!   same name as the EdgePlacement, an owner reference to it, `destinations` of
+//!   `{cluster, locationName, syncTargetName, syncTargetUID}`, sorted);
+//! - `problems.yaml`: every problem as `{space, file, object, message}` (`[]` when none).
+//!
+//! Later parts add `reported/`, `upsynced/`, `wds/` and `summaries/` beside these. Pure: no I/O.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::model::{
+    EDGE_API_VERSION, EdgePlacement, Problem, SinglePlacement, SinglePlacementSlice, Snapshot,
+    WorkloadSpace,
+};
+use crate::placement::Resolution;
+use crate::repo::write::{Changes, Files, valid_component};
+
+/// The status branch.
+pub const REF: &str = "refs/heads/gitstellar/status";
+
+/// The directory of the SinglePlacementSlices.
+pub const PLACEMENTS_DIR: &str = "placements";
+
+/// The file listing every problem.
+pub const PROBLEMS_FILE: &str = "problems.yaml";
+
+/// Why the status tree could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Rendering YAML failed.
+    #[error("rendering {what} as YAML: {message}")]
+    Yaml {
+        /// What was rendered.
+        what: String,
+        /// The serializer's reason.
+        message: String,
+    },
+}
+
+/// The status tree and the problems found while making it.
+#[derive(Clone, Debug, Default)]
+pub struct StatusTree {
+    /// Path → content.
+    pub files: Files,
+    /// EdgePlacements whose names cannot be file names (also listed in `problems.yaml`).
+    pub problems: Vec<Problem>,
+}
+
+/// The path of an EdgePlacement's SinglePlacementSlice in the status tree.
+pub fn placement_path(wds: &str, edge_placement: &str) -> String {
+    format!("{PLACEMENTS_DIR}/{wds}/{edge_placement}.yaml")
+}
+
+/// Renders the status tree. `problems` are the pass's problems so far; the result's `problems`
+/// adds those found here, and `problems.yaml` lists them all, sorted.
+pub fn build(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    problems: &[Problem],
+) -> Result<StatusTree, StatusError> {
+    let mut out = StatusTree::default();
+    let mut slices: BTreeMap<String, SinglePlacementSlice> = BTreeMap::new();
+    for rp in &resolution.placements {
+        let Some(wds) = snapshot.workloads.get(rp.wds) else {
+            continue;
+        };
+        let Some(ep) = wds.edge_placements.get(rp.index) else {
+            continue;
+        };
+        if !valid_component(&wds.name) || !valid_component(&format!("{}.yaml", ep.meta.name)) {
+            out.problems.push(Problem::new(
+                &wds.name,
+                &ep.file,
+                format!(
+                    "edge.kubestellar.io/EdgePlacement/_cluster/{}",
+                    ep.meta.name
+                ),
+                "this name cannot be a file name in git; its SinglePlacementSlice is not written",
+            ));
+            continue;
+        }
+        let mut destinations: Vec<SinglePlacement> = rp
+            .destinations
+            .iter()
+            .filter_map(|&d| resolution.wecs.get(d))
+            .map(|w| w.placement.clone())
+            .collect();
+        destinations.sort();
+        destinations.dedup();
+        slices.insert(
+            placement_path(&wds.name, &ep.meta.name),
+            single_placement_slice(wds, ep, destinations),
+        );
+    }
+    for (path, slice) in slices {
+        let yaml = to_yaml(&slice, &path)?;
+        out.files
+            .insert(Arc::from(path), Arc::from(yaml.into_bytes()));
+    }
+    let mut all: Vec<Problem> = problems.iter().chain(&out.problems).cloned().collect();
+    all.sort();
+    all.dedup();
+    let yaml = to_yaml(&all, PROBLEMS_FILE)?;
+    out.files
+        .insert(Arc::from(PROBLEMS_FILE), Arc::from(yaml.into_bytes()));
+    Ok(out)
+}
+
+/// An EdgePlacement's SinglePlacementSlice: same name, owned by the EdgePlacement.
+pub fn single_placement_slice(
+    wds: &WorkloadSpace,
+    ep: &EdgePlacement,
+    destinations: Vec<SinglePlacement>,
+) -> SinglePlacementSlice {
+    let uid = ep
+        .meta
+        .uid
+        .clone()
+        .unwrap_or_else(|| derived_uid("edgeplacement", &wds.dir, &ep.meta.name));
+    SinglePlacementSlice {
+        api_version: EDGE_API_VERSION.into(),
+        kind: "SinglePlacementSlice".into(),
+        metadata: serde_json::json!({
+            "name": ep.meta.name,
+            "ownerReferences": [{
+                "apiVersion": EDGE_API_VERSION,
+                "kind": "EdgePlacement",
+                "name": ep.meta.name,
+                "uid": uid,
+            }],
+        }),
+        destinations,
+    }
+}
+
+/// A UUID (RFC 9562 version 8) derived with sha256 from a kind, a space directory and a name:
+/// stable across revisions, distinct across spaces.
+pub fn derived_uid(kind: &str, space_dir: &str, name: &str) -> String {
+    let digest = Sha256::digest(format!("gitstellar.io/{kind}\0{space_dir}\0{name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The subject of a status commit: `status: 1 SinglePlacementSlice added, 2 changed; problems changed`.
+pub fn commit_subject(changes: &Changes) -> String {
+    let slices = |paths: &[String]| {
+        paths
+            .iter()
+            .filter(|p| {
+                p.starts_with(PLACEMENTS_DIR)
+                    && p.as_bytes().get(PLACEMENTS_DIR.len()) == Some(&b'/')
+            })
+            .count()
+    };
+    let mut counts = Vec::new();
+    for (n, verb) in [
+        (slices(&changes.added), "added"),
+        (slices(&changes.changed), "changed"),
+        (slices(&changes.removed), "removed"),
+    ] {
+        if n > 0 {
+            if counts.is_empty() {
+                let noun = if n == 1 {
+                    "SinglePlacementSlice"
+                } else {
+                    "SinglePlacementSlices"
+                };
+                counts.push(format!("{n} {noun} {verb}"));
+            } else {
+                counts.push(format!("{n} {verb}"));
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !counts.is_empty() {
+        parts.push(counts.join(", "));
+    }
+    let problems = PROBLEMS_FILE.to_string();
+    if changes.added.contains(&problems) || changes.changed.contains(&problems) {
+        parts.push("problems changed".into());
+    }
+    let others = changes
+        .added
+        .iter()
+        .chain(&changes.changed)
+        .chain(&changes.removed)
+        .filter(|p| **p != problems && !p.starts_with("placements/"))
+        .count();
+    if others > 0 {
+        parts.push(format!("{others} other files changed"));
+    }
+    if parts.is_empty() {
+        parts.push("updated".into());
+    }
+    format!("status: {}", parts.join("; "))
+}
+
+fn to_yaml(value: &impl Serialize, what: &str) -> Result<String, StatusError> {
+    serde_saphyr::to_string(value).map_err(|e| StatusError::Yaml {
+        what: what.into(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_status_has_empty_problem_list() {
+        let tree = build(&Snapshot::default(), &Resolution::default(), &[]).expect("renders");
+        let problems = String::from_utf8_lossy(&tree.files[PROBLEMS_FILE]).into_owned();
+        assert_eq!(problems.trim(), "[]");
+        assert_eq!(tree.files.len(), 1);
+    }
+
+    #[test]
+    fn derived_uids_are_stable() {
+        let a = derived_uid("edgeplacement", "wds/a", "ep");
+        assert_eq!(a, derived_uid("edgeplacement", "wds/a", "ep"));
+        assert_ne!(a, derived_uid("edgeplacement", "wds/b", "ep"));
+        assert_eq!(a.len(), 36);
+    }
+}
