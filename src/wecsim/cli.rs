@@ -1,0 +1,117 @@
+//! `gitstellar wecsim`: serve simulated clusters until interrupted.
+
+use super::{FaultSettings, SimOptions, Simulator, WecsimError};
+use super::store::Behaviour;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `gitstellar wecsim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WecsimArgs {
+    /// Cluster names, comma separated; each becomes a kubeconfig context.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub clusters: Vec<String>,
+    /// Address to listen on (loopback; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Write a kubeconfig with one context per cluster here.
+    #[arg(long)]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Persist each cluster's objects here and reload them on start.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Milliseconds before a Deployment's replicas report ready.
+    #[arg(long, default_value_t = 2000)]
+    pub ready_delay_ms: u64,
+    /// Milliseconds a Job runs before it completes.
+    #[arg(long, default_value_t = 3000)]
+    pub job_duration_ms: u64,
+    /// Events kept per cluster for watch resumption.
+    #[arg(long, default_value_t = 1000)]
+    pub history: usize,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction (0..1) of requests answered with 500.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Clusters that start down (503 to every request), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub down: Vec<String>,
+}
+
+/// Runs `gitstellar wecsim` until Ctrl-C or SIGTERM, then saves to the data dir.
+pub fn run(args: WecsimArgs) -> Result<(), WecsimError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(WecsimError::Runtime)?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: WecsimArgs) -> Result<(), WecsimError> {
+    let sim = Simulator::start(SimOptions {
+        clusters: args.clusters.clone(),
+        listen: args.listen,
+        behaviour: Behaviour {
+            ready_delay: Duration::from_millis(args.ready_delay_ms),
+            job_duration: Duration::from_millis(args.job_duration_ms),
+            history_limit: args.history,
+        },
+        data_dir: args.data_dir.clone(),
+        faults: FaultSettings {
+            latency_ms: args.latency_ms,
+            error_rate: args.error_rate,
+            down: false,
+        },
+    })
+    .await?;
+    for name in &args.down {
+        sim.set_faults(
+            name,
+            FaultSettings {
+                down: true,
+                latency_ms: args.latency_ms,
+                error_rate: args.error_rate,
+            },
+        )?;
+    }
+    if let Some(path) = &args.kubeconfig_out {
+        sim.write_kubeconfig(path)?;
+    }
+    for name in sim.cluster_names() {
+        println!(
+            "wecsim: cluster {name} ready at {} (context {name})",
+            sim.server_url(&name)?
+        );
+    }
+    println!(
+        "wecsim: admin at http://{}/admin/clusters; Ctrl-C to stop",
+        sim.addr()
+    );
+    shutdown_signal().await;
+    sim.shutdown().await
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
