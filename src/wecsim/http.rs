@@ -209,6 +209,13 @@ async fn cluster_request(
         body,
         prefix: format!("/clusters/{name}"),
     };
+    let ct = req.header(header::CONTENT_TYPE);
+    if !req.body.is_empty() && (ct.contains("protobuf") || ct.contains("cbor")) {
+        return error_response(&ApiError::new(
+            Reason::UnsupportedMediaType,
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})"),
+        ));
+    }
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match route(&req, &segs, &shared) {
         Ok(resp) => resp,
