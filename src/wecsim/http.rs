@@ -47,6 +47,59 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Serves connections until `stop` fires. A request for a cluster that is down drops its
+/// connection without an answer, which is what clients see of a dead API server (a 503 would
+/// make kube-rs retry for minutes, as it should against an overloaded but live server).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+    let app = router(shared.clone());
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors or similar: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let app = app.clone();
+        let shared = shared.clone();
+        let service = tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            let down = req
+                .uri()
+                .path()
+                .strip_prefix("/clusters/")
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|name| shared.clusters.get(name))
+                .is_some_and(|c| c.faults.is_down());
+            async move {
+                if down {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "simulated cluster is down",
+                    ));
+                }
+                app.oneshot(req.map(Body::new))
+                    .await
+                    .map_err(|never| match never {})
+            }
+        });
+        tokio::spawn(async move {
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                .await;
+        });
+    }
+}
+
 fn json_response<T: Serialize + ?Sized>(code: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),

@@ -174,15 +174,7 @@ impl Simulator {
         }
         let shared = Arc::new(http::Shared { clusters, addr });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = http::router(shared.clone());
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "wecsim server stopped");
-            }
-        });
+        let server = tokio::spawn(http::serve(listener, shared.clone(), stopped));
         let saver = opts.data_dir.clone().map(|dir| {
             let shared = shared.clone();
             tokio::spawn(async move {
