@@ -24,6 +24,7 @@ async fn start(names: &[&str], history: usize) -> Simulator {
             ready_delay: Duration::from_millis(200),
             job_duration: Duration::from_millis(200),
             history_limit: history,
+            namespace_cleanup_delay: Duration::from_millis(50),
         },
         ..Default::default()
     })
@@ -365,8 +366,10 @@ async fn simulated_controllers_fill_status() {
     assert!(ip.starts_with("10.96."), "{ip}");
 
     // Deleting the namespace removes what it holds, then the namespace.
-    namespaces.delete("team", &DeleteParams::default()).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), await_condition(namespaces.clone(), "team", conditions::is_deleted("")))
+    let uid = namespaces.get("team").await.unwrap().metadata.uid.unwrap();
+    let terminating = namespaces.delete("team", &DeleteParams::default()).await.unwrap().left().unwrap();
+    assert_eq!(terminating.status.unwrap().phase.as_deref(), Some("Terminating"));
+    tokio::time::timeout(Duration::from_secs(10), await_condition(namespaces.clone(), "team", conditions::is_deleted(&uid)))
         .await
         .unwrap()
         .unwrap();

@@ -58,6 +58,7 @@ async fn serve(args: WecsimArgs) -> Result<(), WecsimError> {
             ready_delay: Duration::from_millis(args.ready_delay_ms),
             job_duration: Duration::from_millis(args.job_duration_ms),
             history_limit: args.history,
+            ..Behaviour::default()
         },
         data_dir: args.data_dir.clone(),
         faults: FaultSettings {

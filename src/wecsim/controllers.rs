@@ -147,7 +147,11 @@ pub fn after_commit(cluster: &Arc<Cluster>, def: &Arc<ResourceDef>, kind: EventT
             if obj.pointer("/metadata/deletionTimestamp").is_some() =>
         {
             let (c, d) = (cluster.clone(), def.clone());
-            spawn(async move { empty_namespace(&c, &d, &name) });
+            let delay = cluster.behaviour.namespace_cleanup_delay;
+            spawn(async move {
+                tokio::time::sleep(delay).await;
+                empty_namespace(&c, &d, &name)
+            });
         }
         _ => {}
     }

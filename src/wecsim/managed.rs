@@ -221,9 +221,21 @@ pub fn apply(
                     field: fields::display(p),
                 })
                 .collect();
-            let list: Vec<String> = causes
+            // Worded as structured-merge-diff words it, which kubectl users know.
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for c in &causes {
+                let manager = c.message.trim_start_matches("conflict with ").to_string();
+                match groups.iter_mut().find(|(m, _)| *m == manager) {
+                    Some((_, fields)) => fields.push(c.field.clone()),
+                    None => groups.push((manager, vec![c.field.clone()])),
+                }
+            }
+            let text: Vec<String> = groups
                 .iter()
-                .map(|c| format!("- {}: {}", c.message, c.field))
+                .map(|(m, fields)| match fields.as_slice() {
+                    [one] => format!("conflict with {m}: {one}"),
+                    many => format!("conflicts with {m}:\n- {}", many.join("\n- ")),
+                })
                 .collect();
             let n = causes.len();
             let mut err = ApiError::new(
@@ -231,7 +243,7 @@ pub fn apply(
                 format!(
                     "Apply failed with {n} conflict{}: {}",
                     if n == 1 { "" } else { "s" },
-                    list.join("\n")
+                    text.join("\n")
                 ),
             );
             err.causes = causes;

@@ -139,6 +139,9 @@ pub struct Behaviour {
     pub job_duration: Duration,
     /// Events kept per cluster for watch resumption.
     pub history_limit: usize,
+    /// How long a deleted namespace stays Terminating before its contents are removed (real
+    /// clusters take a while, and clients deleting a namespace's objects one by one rely on it).
+    pub namespace_cleanup_delay: Duration,
 }
 
 impl Default for Behaviour {
@@ -147,6 +150,7 @@ impl Default for Behaviour {
             ready_delay: Duration::from_secs(2),
             job_duration: Duration::from_secs(3),
             history_limit: 1000,
+            namespace_cleanup_delay: Duration::from_millis(500),
         }
     }
 }

@@ -1,0 +1,265 @@
+//! The real `kubectl` binary against wecsim: the quickstart's `gitstellar wecsim` command,
+//! `apply --server-side` with conflicts, `get` (tables and JSON), `rollout status`, `delete`,
+//! and `get -w`. kubectl must be on PATH (`.ci/run` installs it).
+
+use gitstellar::wecsim::{Behaviour, SimOptions, Simulator};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const MANIFEST: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: demo
+  labels:
+    app: web
+    tier: front
+data:
+  color: blue
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: demo
+  labels:
+    app: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: demo
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 80
+"#;
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    fn new(dir: &Path) -> Kubectl {
+        Kubectl {
+            kubeconfig: dir.join("k.yaml"),
+            cache: dir.join("cache"),
+        }
+    }
+
+    fn command(&self, context: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .arg("--context")
+            .arg(context)
+            .args(args)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, context: &str, args: &[&str]) -> Out {
+        let out = self
+            .command(context, args)
+            .output()
+            .await
+            .expect("kubectl must be installed and on PATH");
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn ok(&self, context: &str, args: &[&str]) -> String {
+        let out = self.run(context, args).await;
+        assert!(out.ok, "kubectl {args:?} failed: {}", out.stderr);
+        out.stdout
+    }
+
+    async fn json(&self, context: &str, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(context, &all).await).unwrap()
+    }
+}
+
+async fn start_in_process(dir: &Path) -> Simulator {
+    let sim = Simulator::start(SimOptions {
+        clusters: vec!["florin".into(), "guilder".into()],
+        behaviour: Behaviour {
+            ready_delay: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    sim.write_kubeconfig(&dir.join("k.yaml")).unwrap();
+    std::fs::write(dir.join("some.yaml"), MANIFEST).unwrap();
+    sim
+}
+
+#[tokio::test]
+async fn quickstart_command_serves_kubectl_apply_and_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("k.yaml");
+    std::fs::write(dir.path().join("some.yaml"), MANIFEST).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gitstellar"))
+        .args(["wecsim", "--clusters", "florin,guilder", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ready = Vec::new();
+    while ready.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("gitstellar wecsim exited early");
+        if line.contains(" ready at ") {
+            ready.push(line);
+        }
+    }
+    assert!(ready[0].contains("florin") && ready[1].contains("guilder"), "{ready:?}");
+
+    let k = Kubectl::new(dir.path());
+    let some = dir.path().join("some.yaml");
+    let applied = k.ok("florin", &["apply", "--server-side", "-f", some.to_str().unwrap()]).await;
+    assert!(applied.contains("deployment.apps/web serverside-applied"), "{applied}");
+    let table = k.ok("florin", &["get", "deploy,cm,svc", "-n", "demo"]).await;
+    assert!(table.contains("deployment.apps/web") && table.contains("configmap/settings") && table.contains("service/web"), "{table}");
+    let cm = k.json("florin", &["get", "cm", "settings", "-n", "demo"]).await;
+    assert_eq!(cm["data"]["color"], "blue");
+    // The other context is another cluster.
+    let missing = k.run("guilder", &["get", "ns", "demo"]).await;
+    assert!(!missing.ok && missing.stderr.contains("NotFound"), "{}", missing.stderr);
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn apply_server_side_conflicts_rollout_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let _sim = start_in_process(dir.path()).await;
+    let k = Kubectl::new(dir.path());
+    let some = dir.path().join("some.yaml");
+    let some = some.to_str().unwrap();
+    k.ok("florin", &["apply", "--server-side", "-f", some]).await;
+    // Re-applying is idempotent.
+    let again = k.ok("florin", &["apply", "--server-side", "-f", some]).await;
+    assert!(again.contains("configmap/settings serverside-applied"), "{again}");
+
+    // The Deployment rolls out (status filled by the simulated controller, seen via watch).
+    let rollout = k.ok("florin", &["rollout", "status", "deploy/web", "-n", "demo", "--timeout=30s"]).await;
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
+    let table = k.ok("florin", &["get", "deploy", "web", "-n", "demo"]).await;
+    assert!(table.contains("2/2"), "{table}");
+
+    // Another field manager changing owned fields conflicts, unless forced.
+    let changed = dir.path().join("changed.yaml");
+    let deployment_only = MANIFEST.split("---\n").nth(2).unwrap();
+    std::fs::write(&changed, deployment_only.replace("replicas: 2", "replicas: 4")).unwrap();
+    let changed = changed.to_str().unwrap();
+    let conflict = k.run("florin", &["apply", "--server-side", "--field-manager=other", "-f", changed]).await;
+    assert!(!conflict.ok, "conflicting apply succeeded");
+    assert!(conflict.stderr.contains("conflict") && conflict.stderr.contains(".spec.replicas"), "{}", conflict.stderr);
+    k.ok("florin", &["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", changed]).await;
+    let deploy = k.json("florin", &["get", "deploy", "web", "-n", "demo"]).await;
+    assert_eq!(deploy["spec"]["replicas"], 4);
+    assert_eq!(deploy["metadata"]["generation"], 2);
+
+    // A label dropped from the manifest disappears from the cluster.
+    std::fs::write(dir.path().join("fewer.yaml"), MANIFEST.replace("    tier: front\n", "").replace("replicas: 2", "replicas: 4")).unwrap();
+    let fewer = dir.path().join("fewer.yaml");
+    k.ok("florin", &["apply", "--server-side", "-f", fewer.to_str().unwrap()]).await;
+    let cm = k.json("florin", &["get", "cm", "settings", "-n", "demo"]).await;
+    assert_eq!(cm["metadata"]["labels"], json!({"app": "web"}));
+
+    // Label selectors through kubectl.
+    let selected = k.ok("florin", &["get", "cm", "-n", "demo", "-l", "app=web", "-o", "name"]).await;
+    assert_eq!(selected.trim(), "configmap/settings");
+
+    let deleted = k.ok("florin", &["delete", "-f", some]).await;
+    assert!(deleted.contains("namespace \"demo\" deleted"), "{deleted}");
+    k.ok("florin", &["wait", "--for=delete", "namespace/demo", "--timeout=30s"]).await;
+    let gone = k.run("florin", &["get", "cm", "settings", "-n", "demo"]).await;
+    assert!(!gone.ok && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+}
+
+#[tokio::test]
+async fn get_watch_prints_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_in_process(dir.path()).await;
+    let k = Kubectl::new(dir.path());
+    let mut child = k
+        .command("guilder", &["get", "configmaps", "-n", "default", "-w", "--output-watch-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl must be installed and on PATH");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client("guilder").unwrap(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "watched"}, "data": {"a": "1"}})).unwrap();
+    // Give kubectl time to start watching; events before that arrive as the initial list.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    cms.patch("watched", &PatchParams::default(), &Patch::Merge(json!({"data": {"b": "2"}}))).await.unwrap();
+    cms.delete("watched", &DeleteParams::default()).await.unwrap();
+
+    let mut events = Vec::new();
+    while events.len() < 3 {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("kubectl get -w printed nothing for 20s")
+            .unwrap()
+            .expect("kubectl get -w ended");
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.get(1) == Some(&"watched") {
+            events.push(format!("{} {}", cols[0], cols[2]));
+        }
+    }
+    assert_eq!(events, vec!["ADDED 1", "MODIFIED 2", "DELETED 2"]);
+    child.kill().await.unwrap();
+}
