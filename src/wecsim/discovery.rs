@@ -220,3 +220,38 @@ pub fn openapi_group_version(cluster: &Cluster, group: &str, version: &str) -> O
         "components": {"schemas": schemas},
     }))
 }
+
+/// `/openapi/v2` as JSON: an empty Swagger 2.0 document. Clients that validate on their side
+/// (kubectl before 1.27) skip kinds the document does not describe.
+pub fn openapi_v2_json() -> Value {
+    json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes (wecsim)", "version": "v1.33.0"},
+        "paths": {},
+        "definitions": {},
+    })
+}
+
+/// The same empty document in the protobuf form (gnostic `openapi.v2.Document`) that older
+/// kubectl insists on. Three fields hardly justify a protobuf code generator:
+/// `swagger` (1), `info` (2: `title` 1, `version` 2) and an empty `paths` (8).
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+        out.push((number << 3) | 2);
+        let mut len = bytes.len();
+        while len >= 0x80 {
+            out.push((len as u8 & 0x7f) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(bytes);
+    }
+    let mut info = Vec::new();
+    field(&mut info, 1, b"Kubernetes (wecsim)");
+    field(&mut info, 2, b"v1.33.0");
+    let mut doc = Vec::new();
+    field(&mut doc, 1, b"2.0");
+    field(&mut doc, 2, &info);
+    field(&mut doc, 8, &[]);
+    doc
+}

@@ -307,6 +307,18 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
             let doc = discovery::group(&req.cluster, group).ok_or_else(not_found)?;
             Ok(json_response(StatusCode::OK, &doc))
         }
+        ["openapi", "v2"] => {
+            get_only()?;
+            if req.header(header::ACCEPT).contains("protobuf") {
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")],
+                    discovery::openapi_v2_protobuf(),
+                )
+                    .into_response());
+            }
+            Ok(json_response(StatusCode::OK, &discovery::openapi_v2_json()))
+        }
         ["openapi", "v3"] => {
             get_only()?;
             Ok(json_response(StatusCode::OK, &discovery::openapi_index(&req.cluster, &req.prefix)))
