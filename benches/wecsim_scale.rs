@@ -33,48 +33,64 @@ fn objects(count: usize) -> Vec<(ApiResource, Value)> {
         ar("", "v1", "Namespace", "namespaces"),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}),
     )];
-    let labels = |i: usize| json!({"app": format!("app-{}", i % 7), "gitstellar.io/placement": "bench"});
+    let labels =
+        |i: usize| json!({"app": format!("app-{}", i % 7), "gitstellar.io/placement": "bench"});
     let mut i = 0;
     while out.len() < count {
         let name = format!("obj-{i}");
         let item = match i % 5 {
-            0 => (ar("", "v1", "ConfigMap", "configmaps"), json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
-                "data": {"config.yaml": "log-level: info\nfeature-x: true\nreplicas: 3\n", "owner": "platform-team"},
-            })),
-            1 => (ar("", "v1", "Secret", "secrets"), json!({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
-                "type": "Opaque",
-                "data": {"password": "c2VjcmV0LXZhbHVlLWZvci1iZW5jaA=="},
-            })),
-            2 => (ar("apps", "v1", "Deployment", "deployments"), json!({
-                "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
-                "spec": {
-                    "replicas": 2,
-                    "selector": {"matchLabels": {"app": name}},
-                    "template": {
-                        "metadata": {"labels": {"app": name}},
-                        "spec": {"containers": [{
-                            "name": "main", "image": "registry.example/app:1.2.3",
-                            "ports": [{"containerPort": 8080, "name": "http"}],
-                            "env": [{"name": "MODE", "value": "production"}, {"name": "REGION", "value": "eu-1"}],
-                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-                        }]},
+            0 => (
+                ar("", "v1", "ConfigMap", "configmaps"),
+                json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
+                    "data": {"config.yaml": "log-level: info\nfeature-x: true\nreplicas: 3\n", "owner": "platform-team"},
+                }),
+            ),
+            1 => (
+                ar("", "v1", "Secret", "secrets"),
+                json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
+                    "type": "Opaque",
+                    "data": {"password": "c2VjcmV0LXZhbHVlLWZvci1iZW5jaA=="},
+                }),
+            ),
+            2 => (
+                ar("apps", "v1", "Deployment", "deployments"),
+                json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
+                    "spec": {
+                        "replicas": 2,
+                        "selector": {"matchLabels": {"app": name}},
+                        "template": {
+                            "metadata": {"labels": {"app": name}},
+                            "spec": {"containers": [{
+                                "name": "main", "image": "registry.example/app:1.2.3",
+                                "ports": [{"containerPort": 8080, "name": "http"}],
+                                "env": [{"name": "MODE", "value": "production"}, {"name": "REGION", "value": "eu-1"}],
+                                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                            }]},
+                        },
                     },
-                },
-            })),
-            3 => (ar("", "v1", "Service", "services"), json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
-                "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]},
-            })),
-            _ => (ar("", "v1", "ServiceAccount", "serviceaccounts"), json!({
-                "apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
-            })),
+                }),
+            ),
+            3 => (
+                ar("", "v1", "Service", "services"),
+                json!({
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
+                    "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]},
+                }),
+            ),
+            _ => (
+                ar("", "v1", "ServiceAccount", "serviceaccounts"),
+                json!({
+                    "apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": name, "namespace": "bench", "labels": labels(i)},
+                }),
+            ),
         };
         out.push(item);
         i += 1;
@@ -90,7 +106,10 @@ fn main() {
     let clusters = args.first().copied().unwrap_or(1000);
     let per_cluster = args.get(1).copied().unwrap_or(50);
     let concurrency = args.get(2).copied().unwrap_or(64);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let (rss0, _) = rss_mib();
         let names: Vec<String> = (0..clusters).map(|i| format!("wec-{i:04}")).collect();

@@ -71,20 +71,37 @@ async fn discovery_lists_builtin_resources_per_cluster() {
         let version = client.apiserver_version().await.unwrap();
         assert_eq!(version.major, "1");
         let discovery = Discovery::new(client).run().await.unwrap();
-        let (apps, _) = discovery.resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")).unwrap();
+        let (apps, _) = discovery
+            .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+            .unwrap();
         assert_eq!(apps.plural, "deployments");
-        let (cm, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")).unwrap();
+        let (cm, caps) = discovery
+            .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
+            .unwrap();
         assert_eq!(cm.plural, "configmaps");
         assert_eq!(caps.scope, Scope::Namespaced);
         for gvk in [
-            ("", "Secret"), ("", "Service"), ("", "ServiceAccount"), ("", "Namespace"), ("", "Event"),
-            ("apps", "ReplicaSet"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
-            ("batch", "Job"), ("batch", "CronJob"), ("networking.k8s.io", "Ingress"),
-            ("rbac.authorization.k8s.io", "Role"), ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-            ("apiextensions.k8s.io", "CustomResourceDefinition"), ("coordination.k8s.io", "Lease"),
+            ("", "Secret"),
+            ("", "Service"),
+            ("", "ServiceAccount"),
+            ("", "Namespace"),
+            ("", "Event"),
+            ("apps", "ReplicaSet"),
+            ("apps", "StatefulSet"),
+            ("apps", "DaemonSet"),
+            ("batch", "Job"),
+            ("batch", "CronJob"),
+            ("networking.k8s.io", "Ingress"),
+            ("rbac.authorization.k8s.io", "Role"),
+            ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+            ("apiextensions.k8s.io", "CustomResourceDefinition"),
+            ("coordination.k8s.io", "Lease"),
         ] {
             let g = GroupVersionKind::gvk(gvk.0, "v1", gvk.1);
-            assert!(discovery.resolve_gvk(&g).is_some(), "{gvk:?} missing from discovery");
+            assert!(
+                discovery.resolve_gvk(&g).is_some(),
+                "{gvk:?} missing from discovery"
+            );
         }
     }
     // The system namespaces exist and are Active.
@@ -99,54 +116,100 @@ async fn crud_with_status_errors() {
     let client = sim.client("c1").unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 
-    let created = cms.create(&PostParams::default(), &cm("a", json!({"app": "x"}))).await.unwrap();
+    let created = cms
+        .create(&PostParams::default(), &cm("a", json!({"app": "x"})))
+        .await
+        .unwrap();
     let rv1 = created.metadata.resource_version.clone().unwrap();
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
 
-    let (code, reason, _) = api_error(cms.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap_err());
+    let (code, reason, _) = api_error(
+        cms.create(&PostParams::default(), &cm("a", json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((code, reason.as_str()), (409, "AlreadyExists"));
 
     let mut changed = created.clone();
     changed.data = Some([("k".to_string(), "w".to_string())].into());
-    let replaced = cms.replace("a", &PostParams::default(), &changed).await.unwrap();
-    assert_ne!(replaced.metadata.resource_version.as_deref(), Some(rv1.as_str()));
+    let replaced = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    assert_ne!(
+        replaced.metadata.resource_version.as_deref(),
+        Some(rv1.as_str())
+    );
     // The same stale resourceVersion again is a conflict.
-    let (code, reason, _) = api_error(cms.replace("a", &PostParams::default(), &changed).await.unwrap_err());
+    let (code, reason, _) = api_error(
+        cms.replace("a", &PostParams::default(), &changed)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((code, reason.as_str()), (409, "Conflict"));
 
     let pp = PatchParams::default();
-    cms.patch("a", &pp, &Patch::Merge(json!({"data": {"m": "1"}}))).await.unwrap();
-    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "add", "path": "/data/j", "value": "2"}])).unwrap();
+    cms.patch("a", &pp, &Patch::Merge(json!({"data": {"m": "1"}})))
+        .await
+        .unwrap();
+    let jp: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "add", "path": "/data/j", "value": "2"}])).unwrap();
     cms.patch("a", &pp, &Patch::<()>::Json(jp)).await.unwrap();
-    cms.patch("a", &pp, &Patch::Strategic(json!({"data": {"k": null}}))).await.unwrap();
+    cms.patch("a", &pp, &Patch::Strategic(json!({"data": {"k": null}})))
+        .await
+        .unwrap();
     let got = cms.get("a").await.unwrap();
     assert_eq!(
         got.data.unwrap(),
-        [("m".to_string(), "1".to_string()), ("j".to_string(), "2".to_string())].into()
+        [
+            ("m".to_string(), "1".to_string()),
+            ("j".to_string(), "2".to_string())
+        ]
+        .into()
     );
 
     let (code, reason, _) = api_error(cms.get("missing").await.unwrap_err());
     assert_eq!((code, reason.as_str()), (404, "NotFound"));
-    let (code, reason, message) = api_error(cms.create(&PostParams::default(), &cm("Bad_Name", json!({}))).await.unwrap_err());
+    let (code, reason, message) = api_error(
+        cms.create(&PostParams::default(), &cm("Bad_Name", json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((code, reason.as_str()), (422, "Invalid"), "{message}");
     let in_missing_ns: Api<ConfigMap> = Api::namespaced(client.clone(), "nope");
-    let (code, _, message) = api_error(in_missing_ns.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap_err());
+    let (code, _, message) = api_error(
+        in_missing_ns
+            .create(&PostParams::default(), &cm("a", json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, 404);
-    assert!(message.contains("namespaces \"nope\" not found"), "{message}");
+    assert!(
+        message.contains("namespaces \"nope\" not found"),
+        "{message}"
+    );
 
     // Deployments validate their selector against the template.
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let mut bad = deployment("web", 1);
     bad["spec"]["selector"]["matchLabels"]["app"] = json!("other");
     let bad: Deployment = serde_json::from_value(bad).unwrap();
-    let (code, _, message) = api_error(deploys.create(&PostParams::default(), &bad).await.unwrap_err());
+    let (code, _, message) = api_error(
+        deploys
+            .create(&PostParams::default(), &bad)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, 422);
     assert!(message.contains("selector"), "{message}");
 
     cms.delete("a", &DeleteParams::default()).await.unwrap();
     assert_eq!(api_error(cms.get("a").await.unwrap_err()).0, 404);
-    assert_eq!(api_error(cms.delete("a", &DeleteParams::default()).await.unwrap_err()).0, 404);
+    assert_eq!(
+        api_error(cms.delete("a", &DeleteParams::default()).await.unwrap_err()).0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -160,17 +223,28 @@ async fn status_subresource_and_generation() {
     // Status written through the main resource is ignored...
     let pp = PatchParams::default();
     let after = deploys
-        .patch("web", &pp, &Patch::Merge(json!({"status": {"replicas": 99}, "metadata": {"labels": {"x": "y"}}})))
+        .patch(
+            "web",
+            &pp,
+            &Patch::Merge(json!({"status": {"replicas": 99}, "metadata": {"labels": {"x": "y"}}})),
+        )
         .await
         .unwrap();
     assert_ne!(after.status.and_then(|s| s.replicas), Some(99));
     // ...and metadata changes do not bump the generation, spec changes do.
     assert_eq!(after.metadata.generation, Some(1));
-    let after = deploys.patch("web", &pp, &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.unwrap();
+    let after = deploys
+        .patch("web", &pp, &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .await
+        .unwrap();
     assert_eq!(after.metadata.generation, Some(2));
     // ...while the status subresource writes only status.
     let after = deploys
-        .patch_status("web", &pp, &Patch::Merge(json!({"status": {"replicas": 99}, "spec": {"replicas": 7}})))
+        .patch_status(
+            "web",
+            &pp,
+            &Patch::Merge(json!({"status": {"replicas": 99}, "spec": {"replicas": 7}})),
+        )
         .await
         .unwrap();
     assert_eq!(after.status.unwrap().replicas, Some(99));
@@ -185,30 +259,63 @@ async fn server_side_apply_conflicts_force_and_removal() {
     let mut desired = deployment("web", 2);
     desired["metadata"]["labels"]["tier"] = json!("front");
     let applied = deploys
-        .patch("web", &PatchParams::apply("gitops"), &Patch::Apply(&desired))
+        .patch(
+            "web",
+            &PatchParams::apply("gitops"),
+            &Patch::Apply(&desired),
+        )
         .await
         .unwrap();
-    let managers: Vec<_> = applied.metadata.managed_fields.unwrap().into_iter().map(|m| (m.manager.unwrap(), m.operation.unwrap())).collect();
+    let managers: Vec<_> = applied
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.manager.unwrap(), m.operation.unwrap()))
+        .collect();
     assert_eq!(managers, vec![("gitops".to_string(), "Apply".to_string())]);
 
     // Another manager setting the same field to another value conflicts.
     let other = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}});
     let (code, reason, message) = api_error(
-        deploys.patch("web", &PatchParams::apply("hpa"), &Patch::Apply(&other)).await.unwrap_err(),
+        deploys
+            .patch("web", &PatchParams::apply("hpa"), &Patch::Apply(&other))
+            .await
+            .unwrap_err(),
     );
     assert_eq!((code, reason.as_str()), (409, "Conflict"));
-    assert!(message.contains("gitops") && message.contains(".spec.replicas"), "{message}");
+    assert!(
+        message.contains("gitops") && message.contains(".spec.replicas"),
+        "{message}"
+    );
     // The same value is shared ownership, not a conflict.
     let same = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}});
-    deploys.patch("web", &PatchParams::apply("hpa"), &Patch::Apply(&same)).await.unwrap();
+    deploys
+        .patch("web", &PatchParams::apply("hpa"), &Patch::Apply(&same))
+        .await
+        .unwrap();
     // Forcing takes the field over.
-    let forced = deploys.patch("web", &PatchParams::apply("hpa").force(), &Patch::Apply(&other)).await.unwrap();
+    let forced = deploys
+        .patch(
+            "web",
+            &PatchParams::apply("hpa").force(),
+            &Patch::Apply(&other),
+        )
+        .await
+        .unwrap();
     assert_eq!(forced.spec.unwrap().replicas, Some(5));
 
     // A label gitops no longer applies disappears; replicas, now owned by hpa, stays.
     let mut trimmed = deployment("web", 2);
     trimmed["spec"].as_object_mut().unwrap().remove("replicas");
-    let after = deploys.patch("web", &PatchParams::apply("gitops"), &Patch::Apply(&trimmed)).await.unwrap();
+    let after = deploys
+        .patch(
+            "web",
+            &PatchParams::apply("gitops"),
+            &Patch::Apply(&trimmed),
+        )
+        .await
+        .unwrap();
     let labels = after.metadata.labels.unwrap();
     assert!(!labels.contains_key("tier"), "{labels:?}");
     assert_eq!(labels.get("app").map(String::as_str), Some("web"));
@@ -216,7 +323,11 @@ async fn server_side_apply_conflicts_force_and_removal() {
 
     // Apply creates missing objects.
     let created = deploys
-        .patch("fresh", &PatchParams::apply("gitops"), &Patch::Apply(deployment("fresh", 1)))
+        .patch(
+            "fresh",
+            &PatchParams::apply("gitops"),
+            &Patch::Apply(deployment("fresh", 1)),
+        )
         .await
         .unwrap();
     assert_eq!(created.metadata.generation, Some(1));
@@ -229,13 +340,27 @@ async fn list_selectors_paging_and_watch_resume() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..7 {
         let tier = if i % 2 == 0 { "even" } else { "odd" };
-        cms.create(&PostParams::default(), &cm(&format!("cm-{i}"), json!({"tier": tier}))).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &cm(&format!("cm-{i}"), json!({"tier": tier})),
+        )
+        .await
+        .unwrap();
     }
-    let even = cms.list(&ListParams::default().labels("tier=even")).await.unwrap();
+    let even = cms
+        .list(&ListParams::default().labels("tier=even"))
+        .await
+        .unwrap();
     assert_eq!(even.items.len(), 4);
-    let not_even = cms.list(&ListParams::default().labels("tier!=even,tier")).await.unwrap();
+    let not_even = cms
+        .list(&ListParams::default().labels("tier!=even,tier"))
+        .await
+        .unwrap();
     assert_eq!(not_even.items.len(), 3);
-    let by_name = cms.list(&ListParams::default().fields("metadata.name=cm-3")).await.unwrap();
+    let by_name = cms
+        .list(&ListParams::default().fields("metadata.name=cm-3"))
+        .await
+        .unwrap();
     assert_eq!(by_name.items.len(), 1);
 
     // Paging with limit/continue visits every item once.
@@ -252,10 +377,26 @@ async fn list_selectors_paging_and_watch_resume() {
     assert_eq!(names.len(), 7);
 
     // Watch from the list's resourceVersion sees only later changes, in order.
-    let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    cms.patch("cm-1", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.unwrap();
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    cms.patch(
+        "cm-1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "2"}})),
+    )
+    .await
+    .unwrap();
     cms.delete("cm-2", &DeleteParams::default()).await.unwrap();
-    let mut stream = cms.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
     let mut seen = Vec::new();
     while seen.len() < 2 {
         match stream.try_next().await.unwrap().unwrap() {
@@ -268,9 +409,19 @@ async fn list_selectors_paging_and_watch_resume() {
 
     // Past the 20-event history, the old resourceVersion is gone: 410 Expired.
     for i in 0..25 {
-        cms.patch("cm-3", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": i.to_string()}}))).await.unwrap();
+        cms.patch(
+            "cm-3",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": i.to_string()}})),
+        )
+        .await
+        .unwrap();
     }
-    let mut stream = cms.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await.unwrap().unwrap() {
         WatchEvent::Error(status) => assert_eq!(status.code, 410),
         other => panic!("expected 410, got {other:?}"),
@@ -296,18 +447,33 @@ async fn crd_registers_resources_then_custom_resources_work() {
     }))
     .unwrap();
     crds.create(&PostParams::default(), &crd).await.unwrap();
-    await_condition(crds.clone(), "widgets.example.com", conditions::is_crd_established()).await.unwrap();
+    await_condition(
+        crds.clone(),
+        "widgets.example.com",
+        conditions::is_crd_established(),
+    )
+    .await
+    .unwrap();
 
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    let (ar, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget")).unwrap();
+    let (ar, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"))
+        .unwrap();
     assert_eq!(ar.plural, "widgets");
     assert_eq!(caps.scope, Scope::Namespaced);
 
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
     let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}});
-    widgets.patch("w1", &PatchParams::apply("gitops"), &Patch::Apply(&w)).await.unwrap();
     widgets
-        .patch_status("w1", &PatchParams::default(), &Patch::Merge(json!({"status": {"ok": true}})))
+        .patch("w1", &PatchParams::apply("gitops"), &Patch::Apply(&w))
+        .await
+        .unwrap();
+    widgets
+        .patch_status(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"ok": true}})),
+        )
         .await
         .unwrap();
     let got = widgets.get("w1").await.unwrap();
@@ -315,8 +481,17 @@ async fn crd_registers_resources_then_custom_resources_work() {
     assert_eq!(got.data["status"]["ok"], true);
 
     // Deleting the CRD removes its resource and its objects.
-    crds.delete("widgets.example.com", &DeleteParams::default()).await.unwrap();
-    let gone = Api::<DynamicObject>::namespaced_with(client.clone(), "default", &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Widget"), "widgets"));
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    let gone = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", "v1", "Widget"),
+            "widgets",
+        ),
+    );
     assert_eq!(api_error(gone.get("w1").await.unwrap_err()).0, 404);
 }
 
@@ -326,17 +501,42 @@ async fn simulated_controllers_fill_status() {
     let client = sim.client("c1").unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
-        .patch("team", &PatchParams::apply("t"), &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})))
+        .patch(
+            "team",
+            &PatchParams::apply("t"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}),
+            ),
+        )
         .await
         .unwrap();
-    assert_eq!(namespaces.get("team").await.unwrap().status.unwrap().phase.as_deref(), Some("Active"));
+    assert_eq!(
+        namespaces
+            .get("team")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .phase
+            .as_deref(),
+        Some("Active")
+    );
 
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "team");
-    deploys.patch("web", &PatchParams::apply("t"), &Patch::Apply(deployment("web", 3))).await.unwrap();
+    deploys
+        .patch(
+            "web",
+            &PatchParams::apply("t"),
+            &Patch::Apply(deployment("web", 3)),
+        )
+        .await
+        .unwrap();
     let ready = tokio::time::timeout(
         Duration::from_secs(10),
         await_condition(deploys.clone(), "web", |d: Option<&Deployment>| {
-            d.and_then(|d| d.status.as_ref()).and_then(|s| s.ready_replicas) == Some(3)
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.ready_replicas)
+                == Some(3)
         }),
     )
     .await
@@ -346,35 +546,65 @@ async fn simulated_controllers_fill_status() {
     let status = ready.status.unwrap();
     assert_eq!(status.available_replicas, Some(3));
     assert_eq!(status.observed_generation, Some(1));
-    let available = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Available").unwrap();
+    let available = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Available")
+        .unwrap();
     assert_eq!(available.status, "True");
 
     let jobs: Api<Job> = Api::namespaced(client.clone(), "team");
     let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}});
-    jobs.patch("once", &PatchParams::apply("t"), &Patch::Apply(job)).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), await_condition(jobs.clone(), "once", conditions::is_job_completed()))
+    jobs.patch("once", &PatchParams::apply("t"), &Patch::Apply(job))
         .await
-        .unwrap()
         .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(jobs.clone(), "once", conditions::is_job_completed()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 
     let services: Api<Service> = Api::namespaced(client.clone(), "team");
     let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
-    let svc = services.patch("web", &PatchParams::apply("t"), &Patch::Apply(svc)).await.unwrap();
+    let svc = services
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(svc))
+        .await
+        .unwrap();
     let ip = svc.spec.unwrap().cluster_ip.unwrap();
     assert!(ip.starts_with("10.96."), "{ip}");
 
     // Deleting the namespace removes what it holds, then the namespace.
     let uid = namespaces.get("team").await.unwrap().metadata.uid.unwrap();
-    let terminating = namespaces.delete("team", &DeleteParams::default()).await.unwrap().left().unwrap();
-    assert_eq!(terminating.status.unwrap().phase.as_deref(), Some("Terminating"));
-    tokio::time::timeout(Duration::from_secs(10), await_condition(namespaces.clone(), "team", conditions::is_deleted(&uid)))
+    let terminating = namespaces
+        .delete("team", &DeleteParams::default())
         .await
         .unwrap()
+        .left()
         .unwrap();
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(namespaces.clone(), "team", conditions::is_deleted(&uid)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let all: Api<Deployment> = Api::all(client);
-    assert!(all.list(&ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        all.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -383,7 +613,14 @@ async fn faults_latency_errors_down_and_up() {
     let flaky: Api<ConfigMap> = Api::namespaced(sim.client("flaky").unwrap(), "default");
     let ok: Api<ConfigMap> = Api::namespaced(sim.client("ok").unwrap(), "default");
 
-    sim.set_faults("flaky", FaultSettings { down: true, ..Default::default() }).unwrap();
+    sim.set_faults(
+        "flaky",
+        FaultSettings {
+            down: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     match flaky.list(&ListParams::default()).await.unwrap_err() {
         kube::Error::Api(s) => panic!("a down cluster answered: {s:?}"),
         _connection_error => {}
@@ -391,11 +628,25 @@ async fn faults_latency_errors_down_and_up() {
     ok.list(&ListParams::default()).await.unwrap();
 
     // The admin endpoint flips it back up.
-    let http = http_put(&sim.faults_url("flaky").unwrap(), r#"{"down": false, "errorRate": 1.0}"#).await;
+    let http = http_put(
+        &sim.faults_url("flaky").unwrap(),
+        r#"{"down": false, "errorRate": 1.0}"#,
+    )
+    .await;
     assert!(http.contains("\"errorRate\":1.0"), "{http}");
-    assert_eq!(api_error(flaky.list(&ListParams::default()).await.unwrap_err()).0, 500);
+    assert_eq!(
+        api_error(flaky.list(&ListParams::default()).await.unwrap_err()).0,
+        500
+    );
 
-    sim.set_faults("flaky", FaultSettings { latency_ms: 300, ..Default::default() }).unwrap();
+    sim.set_faults(
+        "flaky",
+        FaultSettings {
+            latency_ms: 300,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let t0 = std::time::Instant::now();
     flaky.list(&ListParams::default()).await.unwrap();
     assert!(t0.elapsed() >= Duration::from_millis(300));
@@ -429,15 +680,23 @@ async fn data_dir_persists_across_restarts() {
     };
     let sim = Simulator::start(opts.clone()).await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(sim.client("keep").unwrap(), "default");
-    cms.create(&PostParams::default(), &cm("saved", json!({"a": "b"}))).await.unwrap();
+    cms.create(&PostParams::default(), &cm("saved", json!({"a": "b"})))
+        .await
+        .unwrap();
     sim.shutdown().await.unwrap();
 
     let sim = Simulator::start(opts).await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(sim.client("keep").unwrap(), "default");
     let got = cms.get("saved").await.unwrap();
-    assert_eq!(got.metadata.labels.unwrap().get("a").map(String::as_str), Some("b"));
+    assert_eq!(
+        got.metadata.labels.unwrap().get("a").map(String::as_str),
+        Some("b")
+    );
     // resourceVersions continue after the saved ones.
-    let next = cms.create(&PostParams::default(), &cm("later", json!({}))).await.unwrap();
+    let next = cms
+        .create(&PostParams::default(), &cm("later", json!({})))
+        .await
+        .unwrap();
     let (a, b): (u64, u64) = (
         got.metadata.resource_version.unwrap().parse().unwrap(),
         next.metadata.resource_version.unwrap().parse().unwrap(),
@@ -454,14 +713,24 @@ async fn kubeconfig_has_a_context_per_cluster() {
     let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
     let contexts: Vec<_> = kc.contexts.iter().map(|c| c.name.clone()).collect();
     assert_eq!(contexts, vec!["florin", "guilder"]);
-    let options = kube::config::KubeConfigOptions { context: Some("guilder".into()), ..Default::default() };
-    let config = kube::Config::from_custom_kubeconfig(kc, &options).await.unwrap();
+    let options = kube::config::KubeConfigOptions {
+        context: Some("guilder".into()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .unwrap();
     let client = kube::Client::try_from(config).unwrap();
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
-    cms.create(&PostParams::default(), &cm("via-kubeconfig", json!({}))).await.unwrap();
+    cms.create(&PostParams::default(), &cm("via-kubeconfig", json!({})))
+        .await
+        .unwrap();
     // It landed in guilder only.
     let florin: Api<ConfigMap> = Api::namespaced(sim.client("florin").unwrap(), "default");
-    assert_eq!(api_error(florin.get("via-kubeconfig").await.unwrap_err()).0, 404);
+    assert_eq!(
+        api_error(florin.get("via-kubeconfig").await.unwrap_err()).0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -470,9 +739,19 @@ async fn runtime_watcher_follows_changes() {
     let sim = start(&["c1"], 100).await;
     let client = sim.client("c1").unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
-    let mut stream = watcher(cms.clone(), watcher::Config::default().labels("w=1")).applied_objects().boxed();
-    cms.create(&PostParams::default(), &cm("watched", json!({"w": "1"}))).await.unwrap();
-    cms.create(&PostParams::default(), &cm("ignored", json!({"w": "2"}))).await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap().unwrap();
+    let mut stream = watcher(cms.clone(), watcher::Config::default().labels("w=1"))
+        .applied_objects()
+        .boxed();
+    cms.create(&PostParams::default(), &cm("watched", json!({"w": "1"})))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("ignored", json!({"w": "2"})))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(first.metadata.name.as_deref(), Some("watched"));
 }

@@ -162,19 +162,43 @@ async fn quickstart_command_serves_kubectl_apply_and_get() {
             ready.push(line);
         }
     }
-    assert!(ready[0].contains("florin") && ready[1].contains("guilder"), "{ready:?}");
+    assert!(
+        ready[0].contains("florin") && ready[1].contains("guilder"),
+        "{ready:?}"
+    );
 
     let k = Kubectl::new(dir.path());
     let some = dir.path().join("some.yaml");
-    let applied = k.ok("florin", &["apply", "--server-side", "-f", some.to_str().unwrap()]).await;
-    assert!(applied.contains("deployment.apps/web serverside-applied"), "{applied}");
-    let table = k.ok("florin", &["get", "deploy,cm,svc", "-n", "demo"]).await;
-    assert!(table.contains("deployment.apps/web") && table.contains("configmap/settings") && table.contains("service/web"), "{table}");
-    let cm = k.json("florin", &["get", "cm", "settings", "-n", "demo"]).await;
+    let applied = k
+        .ok(
+            "florin",
+            &["apply", "--server-side", "-f", some.to_str().unwrap()],
+        )
+        .await;
+    assert!(
+        applied.contains("deployment.apps/web serverside-applied"),
+        "{applied}"
+    );
+    let table = k
+        .ok("florin", &["get", "deploy,cm,svc", "-n", "demo"])
+        .await;
+    assert!(
+        table.contains("deployment.apps/web")
+            && table.contains("configmap/settings")
+            && table.contains("service/web"),
+        "{table}"
+    );
+    let cm = k
+        .json("florin", &["get", "cm", "settings", "-n", "demo"])
+        .await;
     assert_eq!(cm["data"]["color"], "blue");
     // The other context is another cluster.
     let missing = k.run("guilder", &["get", "ns", "demo"]).await;
-    assert!(!missing.ok && missing.stderr.contains("NotFound"), "{}", missing.stderr);
+    assert!(
+        !missing.ok && missing.stderr.contains("NotFound"),
+        "{}",
+        missing.stderr
+    );
     child.kill().await.unwrap();
 }
 
@@ -185,46 +209,125 @@ async fn apply_server_side_conflicts_rollout_and_delete() {
     let k = Kubectl::new(dir.path());
     let some = dir.path().join("some.yaml");
     let some = some.to_str().unwrap();
-    k.ok("florin", &["apply", "--server-side", "-f", some]).await;
+    k.ok("florin", &["apply", "--server-side", "-f", some])
+        .await;
     // Re-applying is idempotent.
-    let again = k.ok("florin", &["apply", "--server-side", "-f", some]).await;
-    assert!(again.contains("configmap/settings serverside-applied"), "{again}");
+    let again = k
+        .ok("florin", &["apply", "--server-side", "-f", some])
+        .await;
+    assert!(
+        again.contains("configmap/settings serverside-applied"),
+        "{again}"
+    );
 
     // The Deployment rolls out (status filled by the simulated controller, seen via watch).
-    let rollout = k.ok("florin", &["rollout", "status", "deploy/web", "-n", "demo", "--timeout=30s"]).await;
+    let rollout = k
+        .ok(
+            "florin",
+            &[
+                "rollout",
+                "status",
+                "deploy/web",
+                "-n",
+                "demo",
+                "--timeout=30s",
+            ],
+        )
+        .await;
     assert!(rollout.contains("successfully rolled out"), "{rollout}");
-    let table = k.ok("florin", &["get", "deploy", "web", "-n", "demo"]).await;
+    let table = k
+        .ok("florin", &["get", "deploy", "web", "-n", "demo"])
+        .await;
     assert!(table.contains("2/2"), "{table}");
 
     // Another field manager changing owned fields conflicts, unless forced.
     let changed = dir.path().join("changed.yaml");
     let deployment_only = MANIFEST.split("---\n").nth(2).unwrap();
-    std::fs::write(&changed, deployment_only.replace("replicas: 2", "replicas: 4")).unwrap();
+    std::fs::write(
+        &changed,
+        deployment_only.replace("replicas: 2", "replicas: 4"),
+    )
+    .unwrap();
     let changed = changed.to_str().unwrap();
-    let conflict = k.run("florin", &["apply", "--server-side", "--field-manager=other", "-f", changed]).await;
+    let conflict = k
+        .run(
+            "florin",
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=other",
+                "-f",
+                changed,
+            ],
+        )
+        .await;
     assert!(!conflict.ok, "conflicting apply succeeded");
-    assert!(conflict.stderr.contains("conflict") && conflict.stderr.contains(".spec.replicas"), "{}", conflict.stderr);
-    k.ok("florin", &["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", changed]).await;
-    let deploy = k.json("florin", &["get", "deploy", "web", "-n", "demo"]).await;
+    assert!(
+        conflict.stderr.contains("conflict") && conflict.stderr.contains(".spec.replicas"),
+        "{}",
+        conflict.stderr
+    );
+    k.ok(
+        "florin",
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            changed,
+        ],
+    )
+    .await;
+    let deploy = k
+        .json("florin", &["get", "deploy", "web", "-n", "demo"])
+        .await;
     assert_eq!(deploy["spec"]["replicas"], 4);
     assert_eq!(deploy["metadata"]["generation"], 2);
 
     // A label dropped from the manifest disappears from the cluster.
-    std::fs::write(dir.path().join("fewer.yaml"), MANIFEST.replace("    tier: front\n", "").replace("replicas: 2", "replicas: 4")).unwrap();
+    std::fs::write(
+        dir.path().join("fewer.yaml"),
+        MANIFEST
+            .replace("    tier: front\n", "")
+            .replace("replicas: 2", "replicas: 4"),
+    )
+    .unwrap();
     let fewer = dir.path().join("fewer.yaml");
-    k.ok("florin", &["apply", "--server-side", "-f", fewer.to_str().unwrap()]).await;
-    let cm = k.json("florin", &["get", "cm", "settings", "-n", "demo"]).await;
+    k.ok(
+        "florin",
+        &["apply", "--server-side", "-f", fewer.to_str().unwrap()],
+    )
+    .await;
+    let cm = k
+        .json("florin", &["get", "cm", "settings", "-n", "demo"])
+        .await;
     assert_eq!(cm["metadata"]["labels"], json!({"app": "web"}));
 
     // Label selectors through kubectl.
-    let selected = k.ok("florin", &["get", "cm", "-n", "demo", "-l", "app=web", "-o", "name"]).await;
+    let selected = k
+        .ok(
+            "florin",
+            &["get", "cm", "-n", "demo", "-l", "app=web", "-o", "name"],
+        )
+        .await;
     assert_eq!(selected.trim(), "configmap/settings");
 
     let deleted = k.ok("florin", &["delete", "-f", some]).await;
     assert!(deleted.contains("namespace \"demo\" deleted"), "{deleted}");
-    k.ok("florin", &["wait", "--for=delete", "namespace/demo", "--timeout=30s"]).await;
-    let gone = k.run("florin", &["get", "cm", "settings", "-n", "demo"]).await;
-    assert!(!gone.ok && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+    k.ok(
+        "florin",
+        &["wait", "--for=delete", "namespace/demo", "--timeout=30s"],
+    )
+    .await;
+    let gone = k
+        .run("florin", &["get", "cm", "settings", "-n", "demo"])
+        .await;
+    assert!(
+        !gone.ok && gone.stderr.contains("NotFound"),
+        "{}",
+        gone.stderr
+    );
 }
 
 #[tokio::test]
@@ -233,7 +336,17 @@ async fn get_watch_prints_events() {
     let sim = start_in_process(dir.path()).await;
     let k = Kubectl::new(dir.path());
     let mut child = k
-        .command("guilder", &["get", "configmaps", "-n", "default", "-w", "--output-watch-events"])
+        .command(
+            "guilder",
+            &[
+                "get",
+                "configmaps",
+                "-n",
+                "default",
+                "-w",
+                "--output-watch-events",
+            ],
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -241,12 +354,22 @@ async fn get_watch_prints_events() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
 
     let cms: Api<ConfigMap> = Api::namespaced(sim.client("guilder").unwrap(), "default");
-    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "watched"}, "data": {"a": "1"}})).unwrap();
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "watched"}, "data": {"a": "1"}}))
+            .unwrap();
     // Give kubectl time to start watching; events before that arrive as the initial list.
     tokio::time::sleep(Duration::from_millis(500)).await;
     cms.create(&PostParams::default(), &cm).await.unwrap();
-    cms.patch("watched", &PatchParams::default(), &Patch::Merge(json!({"data": {"b": "2"}}))).await.unwrap();
-    cms.delete("watched", &DeleteParams::default()).await.unwrap();
+    cms.patch(
+        "watched",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"b": "2"}})),
+    )
+    .await
+    .unwrap();
+    cms.delete("watched", &DeleteParams::default())
+        .await
+        .unwrap();
 
     let mut events = Vec::new();
     while events.len() < 3 {

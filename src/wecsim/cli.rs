@@ -1,7 +1,7 @@
 //! `gitstellar wecsim`: serve simulated clusters until interrupted.
 
-use super::{FaultSettings, SimOptions, Simulator, WecsimError};
 use super::store::Behaviour;
+use super::{FaultSettings, SimOptions, Simulator, WecsimError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -14,12 +14,10 @@ use std::sync::atomic::Ordering;
 /// Synchronous admission: defaults and fields the API server itself fills on create and update.
 pub fn admit(cluster: &Cluster, def: &ResourceDef, obj: &mut Value, old: Option<&Arc<Value>>) {
     match (def.group.as_str(), def.plural.as_str()) {
-        ("", "namespaces") => {
-            if old.is_none() {
-                obj["status"] = json!({"phase": "Active"});
-                if obj.pointer("/spec/finalizers").is_none() {
-                    obj["spec"] = json!({"finalizers": ["kubernetes"]});
-                }
+        ("", "namespaces") if old.is_none() => {
+            obj["status"] = json!({"phase": "Active"});
+            if obj.pointer("/spec/finalizers").is_none() {
+                obj["spec"] = json!({"finalizers": ["kubernetes"]});
             }
         }
         ("", "services") => {
@@ -58,29 +56,29 @@ pub fn admit(cluster: &Cluster, def: &ResourceDef, obj: &mut Value, old: Option<
                 spec.insert("replicas".into(), json!(1));
             }
         }
-        ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            if obj.pointer("/metadata/deletionTimestamp").is_none() {
-                let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
-                let stored: Vec<Value> = obj
-                    .pointer("/spec/versions")
-                    .and_then(Value::as_array)
-                    .map(|vs| {
-                        vs.iter()
-                            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                            .filter_map(|v| v.get("name").cloned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let t = now();
-                obj["status"] = json!({
-                    "acceptedNames": names,
-                    "conditions": [
-                        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": t},
-                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": t},
-                    ],
-                    "storedVersions": stored,
-                });
-            }
+        ("apiextensions.k8s.io", "customresourcedefinitions")
+            if obj.pointer("/metadata/deletionTimestamp").is_none() =>
+        {
+            let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
+            let stored: Vec<Value> = obj
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .map(|vs| {
+                    vs.iter()
+                        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                        .filter_map(|v| v.get("name").cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let t = now();
+            obj["status"] = json!({
+                "acceptedNames": names,
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": t},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": t},
+                ],
+                "storedVersions": stored,
+            });
         }
         _ => {}
     }
@@ -94,9 +92,19 @@ fn spawn(fut: impl Future<Output = ()> + Send + 'static) {
 }
 
 /// Reacts to a committed change.
-pub fn after_commit(cluster: &Arc<Cluster>, def: &Arc<ResourceDef>, kind: EventType, obj: &Arc<Value>) {
-    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-    let observed = obj.pointer("/status/observedGeneration").and_then(Value::as_i64);
+pub fn after_commit(
+    cluster: &Arc<Cluster>,
+    def: &Arc<ResourceDef>,
+    kind: EventType,
+    obj: &Arc<Value>,
+) {
+    let generation = obj
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let observed = obj
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
     let ns = str_at(obj, "namespace").to_string();
     let name = str_at(obj, "name").to_string();
     match (def.group.as_str(), def.plural.as_str(), kind) {
@@ -111,9 +119,13 @@ pub fn after_commit(cluster: &Arc<Cluster>, def: &Arc<ResourceDef>, kind: EventT
             let (c, d) = (cluster.clone(), def.clone());
             let delay = cluster.behaviour.ready_delay;
             spawn(async move {
-                set_status(&c, &d, &ns, &name, generation, |o| workload_status(&d, o, false));
+                set_status(&c, &d, &ns, &name, generation, |o| {
+                    workload_status(&d, o, false)
+                });
                 tokio::time::sleep(delay).await;
-                set_status(&c, &d, &ns, &name, generation, |o| workload_status(&d, o, true));
+                set_status(&c, &d, &ns, &name, generation, |o| {
+                    workload_status(&d, o, true)
+                });
             });
         }
         ("batch", "jobs", EventType::Added) => {
@@ -122,12 +134,18 @@ pub fn after_commit(cluster: &Arc<Cluster>, def: &Arc<ResourceDef>, kind: EventT
             spawn(async move {
                 let started = now();
                 set_status(&c, &d, &ns, &name, generation, |o| {
-                    let parallelism = o.pointer("/spec/parallelism").and_then(Value::as_i64).unwrap_or(1);
+                    let parallelism = o
+                        .pointer("/spec/parallelism")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1);
                     json!({"startTime": started, "active": parallelism, "ready": parallelism})
                 });
                 tokio::time::sleep(delay).await;
                 set_status(&c, &d, &ns, &name, generation, |o| {
-                    let completions = o.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
+                    let completions = o
+                        .pointer("/spec/completions")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1);
                     let t = now();
                     json!({
                         "startTime": started,
@@ -183,14 +201,23 @@ fn set_status(
 }
 
 fn workload_status(def: &ResourceDef, obj: &Value, ready: bool) -> Value {
-    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
-    let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let generation = obj
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let up = if ready { replicas } else { 0 };
     let t = now();
     match def.plural.as_str() {
         "deployments" => {
             let (progress_reason, progress_msg) = if ready {
-                ("NewReplicaSetAvailable", "ReplicaSet has successfully progressed.")
+                (
+                    "NewReplicaSetAvailable",
+                    "ReplicaSet has successfully progressed.",
+                )
             } else {
                 ("ReplicaSetUpdated", "ReplicaSet is progressing.")
             };
@@ -268,9 +295,17 @@ fn empty_namespace(cluster: &Arc<Cluster>, ns_def: &Arc<ResourceDef>, ns: &str) 
 
 /// The garbage collector, for an object just deleted: its dependents (by ownerReferences uid)
 /// go too, and a deleted CRD takes its custom resources with it.
-fn collect_garbage(cluster: &Arc<Cluster>, def: &Arc<ResourceDef>, uid: &str, ns: &str, name: &str) {
+fn collect_garbage(
+    cluster: &Arc<Cluster>,
+    def: &Arc<ResourceDef>,
+    uid: &str,
+    ns: &str,
+    name: &str,
+) {
     if def.plural == "customresourcedefinitions" && def.group == "apiextensions.k8s.io" {
-        let crd_key = name.split_once('.').map(|(plural, group)| format!("{group}/{plural}"));
+        let crd_key = name
+            .split_once('.')
+            .map(|(plural, group)| format!("{group}/{plural}"));
         let doomed: Vec<(String, String)> = {
             let st = cluster.lock();
             crd_key
@@ -311,7 +346,10 @@ fn collect_garbage(cluster: &Arc<Cluster>, def: &Arc<ResourceDef>, uid: &str, ns
             let owned = obj
                 .pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
-                .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)));
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+                });
             if owned {
                 dependents.push((d.clone(), obj_ns.clone(), obj_name.clone()));
             }

@@ -181,7 +181,11 @@ pub fn openapi_group_version(cluster: &Cluster, group: &str, version: &str) -> O
         let gvk = json!([{"group": group, "version": version, "kind": def.kind}]);
         let schema_name = format!(
             "{}.{}.{}",
-            if group.is_empty() { "io.k8s.api.core" } else { group },
+            if group.is_empty() {
+                "io.k8s.api.core"
+            } else {
+                group
+            },
             version,
             def.kind
         );

@@ -137,8 +137,9 @@ pub struct ApiError {
     pub reason: Reason,
     /// Human-readable text.
     pub message: String,
-    /// `details.group`, `details.kind`, `details.name` when known.
-    pub details: Option<(String, String, String)>,
+    /// `details.group`, `details.kind`, `details.name` when known (boxed: errors travel in
+    /// every `Result` of the request path and should stay small).
+    pub details: Option<Box<(String, String, String)>>,
     /// `details.causes`.
     pub causes: Vec<Cause>,
 }
@@ -165,7 +166,11 @@ impl ApiError {
         ApiError {
             reason: Reason::NotFound,
             message: format!("{qualified} \"{name}\" not found"),
-            details: Some((group.to_string(), plural.to_string(), name.to_string())),
+            details: Some(Box::new((
+                group.to_string(),
+                plural.to_string(),
+                name.to_string(),
+            ))),
             causes: Vec::new(),
         }
     }
@@ -176,7 +181,11 @@ impl ApiError {
         ApiError {
             reason: Reason::AlreadyExists,
             message: format!("{qualified} \"{name}\" already exists"),
-            details: Some((group.to_string(), plural.to_string(), name.to_string())),
+            details: Some(Box::new((
+                group.to_string(),
+                plural.to_string(),
+                name.to_string(),
+            ))),
             causes: Vec::new(),
         }
     }
@@ -189,7 +198,11 @@ impl ApiError {
             message: format!(
                 "Operation cannot be fulfilled on {qualified} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
             ),
-            details: Some((group.to_string(), plural.to_string(), name.to_string())),
+            details: Some(Box::new((
+                group.to_string(),
+                plural.to_string(),
+                name.to_string(),
+            ))),
             causes: Vec::new(),
         }
     }
@@ -203,7 +216,11 @@ impl ApiError {
         ApiError {
             reason: Reason::Invalid,
             message: format!("{kind} \"{name}\" is invalid: {}", list.join(", ")),
-            details: Some((group.to_string(), kind.to_string(), name.to_string())),
+            details: Some(Box::new((
+                group.to_string(),
+                kind.to_string(),
+                name.to_string(),
+            ))),
             causes,
         }
     }
@@ -226,7 +243,8 @@ impl ApiError {
         });
         if self.details.is_some() || !self.causes.is_empty() {
             let mut details = serde_json::Map::new();
-            if let Some((group, kind, name)) = &self.details {
+            if let Some(d) = &self.details {
+                let (group, kind, name) = &**d;
                 details.insert("name".into(), json!(name));
                 details.insert("group".into(), json!(group));
                 details.insert("kind".into(), json!(kind));

@@ -64,7 +64,9 @@ impl Faults {
             return false;
         }
         let n = self.draws.fetch_add(1, Ordering::Relaxed);
-        let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut z = n
+            .wrapping_add(0x9E37_79B9_7F4A_7C15)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
@@ -79,7 +81,10 @@ mod tests {
     #[test]
     fn error_rate_is_roughly_honoured() {
         let f = Faults::default();
-        f.set(FaultSettings { error_rate: 0.25, ..Default::default() });
+        f.set(FaultSettings {
+            error_rate: 0.25,
+            ..Default::default()
+        });
         let fails = (0..10_000).filter(|_| f.should_fail()).count();
         assert!((2_000..3_000).contains(&fails), "{fails}");
         f.set(FaultSettings::default());

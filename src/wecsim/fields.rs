@@ -116,7 +116,10 @@ fn get_mut<'a>(value: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
     for seg in path {
         cur = match seg {
             Seg::Field(f) => cur.get_mut(f)?,
-            Seg::Key(k) => cur.as_array_mut()?.iter_mut().find(|i| item_matches(i, k))?,
+            Seg::Key(k) => cur
+                .as_array_mut()?
+                .iter_mut()
+                .find(|i| item_matches(i, k))?,
         };
     }
     Some(cur)
@@ -126,9 +129,10 @@ fn get_mut<'a>(value: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
 /// empty by the removal are pruned, up to but not including top-level fields.
 pub fn remove(value: &mut Value, path: &[Seg]) {
     let mut path = path.to_vec();
-    if let (Some(Seg::Field(f)), Some(Seg::Key(k))) =
-        (path.last(), path.len().checked_sub(2).and_then(|i| path.get(i)))
-        && serde_json::from_str::<Map<String, Value>>(k).is_ok_and(|m| m.contains_key(f))
+    if let (Some(Seg::Field(f)), Some(Seg::Key(k))) = (
+        path.last(),
+        path.len().checked_sub(2).and_then(|i| path.get(i)),
+    ) && serde_json::from_str::<Map<String, Value>>(k).is_ok_and(|m| m.contains_key(f))
     {
         path.pop();
     }
@@ -207,9 +211,7 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
                 Seg::Field(f) => (format!("f:{f}"), false),
                 Seg::Key(k) => (format!("k:{k}"), true),
             };
-            let entry = cur
-                .entry(key)
-                .or_insert_with(|| Value::Object(Map::new()));
+            let entry = cur.entry(key).or_insert_with(|| Value::Object(Map::new()));
             let Value::Object(next) = entry else {
                 break;
             };
@@ -319,7 +321,8 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
             }
             for (k, pv) in p {
                 if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-                    if let (Some(Value::Array(items)), Some(del)) = (t.get_mut(field), pv.as_array())
+                    if let (Some(Value::Array(items)), Some(del)) =
+                        (t.get_mut(field), pv.as_array())
                     {
                         items.retain(|i| !del.contains(i));
                     }
@@ -398,11 +401,23 @@ mod tests {
     #[test]
     fn remove_prunes_and_drops_items() {
         let mut obj = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"c": [{"name": "x", "v": 1}, {"name": "y"}]}});
-        remove(&mut obj, &[Seg::Field("metadata".into()), Seg::Field("labels".into()), Seg::Field("a".into())]);
+        remove(
+            &mut obj,
+            &[
+                Seg::Field("metadata".into()),
+                Seg::Field("labels".into()),
+                Seg::Field("a".into()),
+            ],
+        );
         assert_eq!(obj["metadata"], json!({}));
         remove(
             &mut obj,
-            &[Seg::Field("spec".into()), Seg::Field("c".into()), Seg::Key("{\"name\":\"x\"}".into()), Seg::Field("name".into())],
+            &[
+                Seg::Field("spec".into()),
+                Seg::Field("c".into()),
+                Seg::Key("{\"name\":\"x\"}".into()),
+                Seg::Field("name".into()),
+            ],
         );
         assert_eq!(obj["spec"]["c"], json!([{"name": "y"}]));
     }
@@ -414,6 +429,9 @@ mod tests {
             &mut t,
             &json!({"spec": {"containers": [{"name": "a", "image": "3"}, {"name": "b", "$patch": "delete"}], "x": null, "$setElementOrder/containers": [{"name": "a"}]}}),
         );
-        assert_eq!(t, json!({"spec": {"containers": [{"name": "a", "image": "3"}]}}));
+        assert_eq!(
+            t,
+            json!({"spec": {"containers": [{"name": "a", "image": "3"}]}})
+        );
     }
 }

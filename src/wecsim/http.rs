@@ -39,7 +39,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/clusters", get(admin_list))
         .route(
             "/admin/clusters/{name}/faults",
-            get(admin_get_faults).put(admin_put_faults).patch(admin_put_faults),
+            get(admin_get_faults)
+                .put(admin_put_faults)
+                .patch(admin_put_faults),
         )
         .route("/clusters/{name}", any(cluster_root))
         .route("/clusters/{name}/{*rest}", any(cluster_request))
@@ -94,7 +96,10 @@ pub async fn serve(
         });
         tokio::spawn(async move {
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
                 .await;
         });
     }
@@ -129,7 +134,10 @@ async fn admin_list(State(shared): State<Arc<Shared>>) -> Response {
 async fn admin_get_faults(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     match shared.clusters.get(&name) {
         Some(c) => json_response(StatusCode::OK, &c.faults.get()),
-        None => error_response(&ApiError::new(Reason::NotFound, format!("no cluster {name:?}"))),
+        None => error_response(&ApiError::new(
+            Reason::NotFound,
+            format!("no cluster {name:?}"),
+        )),
     }
 }
 
@@ -139,7 +147,10 @@ async fn admin_put_faults(
     body: Bytes,
 ) -> Response {
     let Some(c) = shared.clusters.get(&name) else {
-        return error_response(&ApiError::new(Reason::NotFound, format!("no cluster {name:?}")));
+        return error_response(&ApiError::new(
+            Reason::NotFound,
+            format!("no cluster {name:?}"),
+        ));
     };
     // Fields left out keep their current value, so `{"down": true}` alone works.
     let mut current = serde_json::to_value(c.faults.get()).unwrap_or(json!({}));
@@ -155,7 +166,9 @@ async fn admin_put_faults(
             c.wake(rv);
             json_response(StatusCode::OK, &c.faults.get())
         }
-        Err(e) => error_response(&ApiError::bad_request(format!("invalid fault settings: {e}"))),
+        Err(e) => error_response(&ApiError::bad_request(format!(
+            "invalid fault settings: {e}"
+        ))),
     }
 }
 
@@ -167,7 +180,15 @@ async fn cluster_root(
     query: RawQuery,
     body: Bytes,
 ) -> Response {
-    cluster_request(state, Path((name, String::new())), method, headers, query, body).await
+    cluster_request(
+        state,
+        Path((name, String::new())),
+        method,
+        headers,
+        query,
+        body,
+    )
+    .await
 }
 
 /// A parsed request against one cluster.
@@ -182,11 +203,17 @@ struct Req {
 
 impl Req {
     fn q(&self, k: &str) -> Option<&str> {
-        self.query.get(k).map(String::as_str).filter(|s| !s.is_empty())
+        self.query
+            .get(k)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     fn header(&self, k: header::HeaderName) -> &str {
-        self.headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     fn write_opts(&self, apply: bool) -> WriteOpts {
@@ -196,7 +223,11 @@ impl Req {
             None => {
                 let ua = self.header(header::USER_AGENT);
                 let m = ua.split('/').next().unwrap_or("").trim();
-                if m.is_empty() { "unknown".to_string() } else { m.to_string() }
+                if m.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    m.to_string()
+                }
             }
         };
         WriteOpts {
@@ -266,7 +297,9 @@ async fn cluster_request(
     if !req.body.is_empty() && (ct.contains("protobuf") || ct.contains("cbor")) {
         return error_response(&ApiError::new(
             Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})"
+            ),
         ));
     }
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
@@ -277,7 +310,10 @@ async fn cluster_request(
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(Reason::NotFound, "the server could not find the requested resource")
+    ApiError::new(
+        Reason::NotFound,
+        "the server could not find the requested resource",
+    )
 }
 
 fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError> {
@@ -285,7 +321,10 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
         if req.method == Method::GET || req.method == Method::HEAD {
             Ok(())
         } else {
-            Err(ApiError::new(Reason::MethodNotAllowed, "the server does not allow this method"))
+            Err(ApiError::new(
+                Reason::MethodNotAllowed,
+                "the server does not allow this method",
+            ))
         }
     };
     match segs {
@@ -296,11 +335,17 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
         ["healthz" | "livez" | "readyz", ..] => Ok("ok".into_response()),
         ["api"] => {
             get_only()?;
-            Ok(json_response(StatusCode::OK, &discovery::core_versions(&shared.addr.to_string())))
+            Ok(json_response(
+                StatusCode::OK,
+                &discovery::core_versions(&shared.addr.to_string()),
+            ))
         }
         ["apis"] => {
             get_only()?;
-            Ok(json_response(StatusCode::OK, &discovery::groups(&req.cluster)))
+            Ok(json_response(
+                StatusCode::OK,
+                &discovery::groups(&req.cluster),
+            ))
         }
         ["apis", group] => {
             get_only()?;
@@ -312,7 +357,10 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
             if req.header(header::ACCEPT).contains("protobuf") {
                 return Ok((
                     StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")],
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    )],
                     discovery::openapi_v2_protobuf(),
                 )
                     .into_response());
@@ -321,16 +369,21 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
         }
         ["openapi", "v3"] => {
             get_only()?;
-            Ok(json_response(StatusCode::OK, &discovery::openapi_index(&req.cluster, &req.prefix)))
+            Ok(json_response(
+                StatusCode::OK,
+                &discovery::openapi_index(&req.cluster, &req.prefix),
+            ))
         }
         ["openapi", "v3", "api", version] => {
             get_only()?;
-            let doc = discovery::openapi_group_version(&req.cluster, "", version).ok_or_else(not_found)?;
+            let doc = discovery::openapi_group_version(&req.cluster, "", version)
+                .ok_or_else(not_found)?;
             Ok(json_response(StatusCode::OK, &doc))
         }
         ["openapi", "v3", "apis", group, version] => {
             get_only()?;
-            let doc = discovery::openapi_group_version(&req.cluster, group, version).ok_or_else(not_found)?;
+            let doc = discovery::openapi_group_version(&req.cluster, group, version)
+                .ok_or_else(not_found)?;
             Ok(json_response(StatusCode::OK, &doc))
         }
         ["api", version, rest @ ..] => resource_route(req, "", version, rest),
@@ -339,7 +392,12 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
     }
 }
 
-fn resource_route(req: &Req, group: &str, version: &str, segs: &[&str]) -> Result<Response, ApiError> {
+fn resource_route(
+    req: &Req,
+    group: &str,
+    version: &str,
+    segs: &[&str],
+) -> Result<Response, ApiError> {
     if segs.is_empty() {
         let doc = discovery::resources(&req.cluster, group, version).ok_or_else(not_found)?;
         return Ok(json_response(StatusCode::OK, &doc));
@@ -363,7 +421,10 @@ fn resource_route(req: &Req, group: &str, version: &str, segs: &[&str]) -> Resul
         [plural, name, sub] => (*plural, Some(*name), Some(*sub)),
         _ => return Err(not_found()),
     };
-    let def = req.cluster.resolve(group, version, plural).ok_or_else(not_found)?;
+    let def = req
+        .cluster
+        .resolve(group, version, plural)
+        .ok_or_else(not_found)?;
     if def.namespaced && namespace.is_empty() && name.is_some() {
         return Err(not_found());
     }
@@ -406,7 +467,10 @@ fn resource_route(req: &Req, group: &str, version: &str, segs: &[&str]) -> Resul
             let stream = watch::start(cluster.clone(), t, params);
             Ok((
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache, private")],
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CACHE_CONTROL, "no-cache, private"),
+                ],
                 Body::from_stream(stream),
             )
                 .into_response())
@@ -415,7 +479,8 @@ fn resource_route(req: &Req, group: &str, version: &str, segs: &[&str]) -> Resul
             let page = ops::list(cluster, &t, &req.list_opts()?)?;
             if table::wanted(&accept) {
                 let include = req.q("includeObject").unwrap_or("Metadata");
-                let doc = table::render(&t.def, &page.items, page.rv, page.cont.as_deref(), include);
+                let doc =
+                    table::render(&t.def, &page.items, page.rv, page.cont.as_deref(), include);
                 return Ok(json_response(StatusCode::OK, &doc));
             }
             let mut metadata = json!({"resourceVersion": page.rv.to_string()});
@@ -469,8 +534,20 @@ fn resource_route(req: &Req, group: &str, version: &str, segs: &[&str]) -> Resul
                 )
             })?;
             let existed = ops::get(cluster, &t, name).is_ok();
-            let obj = ops::patch(cluster, &t, name, kind, &req.body, sub, &req.write_opts(kind == PatchType::Apply))?;
-            let code = if existed { StatusCode::OK } else { StatusCode::CREATED };
+            let obj = ops::patch(
+                cluster,
+                &t,
+                name,
+                kind,
+                &req.body,
+                sub,
+                &req.write_opts(kind == PatchType::Apply),
+            )?;
+            let code = if existed {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
             Ok(json_response(code, &*obj))
         }
         (Method::DELETE, Some(name)) => {
@@ -485,12 +562,16 @@ fn resource_route(req: &Req, group: &str, version: &str, segs: &[&str]) -> Resul
                 resource_version: s("/preconditions/resourceVersion"),
             };
             let mut wo = req.write_opts(false);
-            wo.dry_run |= opts.get("dryRun").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            wo.dry_run |= opts
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
             let obj = ops::delete(cluster, &t, name, &pre, &wo)?;
             Ok(json_response(StatusCode::OK, &*obj))
         }
         (Method::DELETE, None) => {
-            let deleted = ops::delete_collection(cluster, &t, &req.list_opts()?, &req.write_opts(false))?;
+            let deleted =
+                ops::delete_collection(cluster, &t, &req.list_opts()?, &req.write_opts(false))?;
             let items: Vec<&Value> = deleted.iter().map(|a| &**a).collect();
             Ok(json_response(
                 StatusCode::OK,
@@ -504,7 +585,10 @@ fn resource_route(req: &Req, group: &str, version: &str, segs: &[&str]) -> Resul
         }
         _ => Err(ApiError::new(
             Reason::MethodNotAllowed,
-            format!("the server does not allow this method on the requested resource ({})", req.method),
+            format!(
+                "the server does not allow this method on the requested resource ({})",
+                req.method
+            ),
         )),
     }
 }

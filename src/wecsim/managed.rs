@@ -38,12 +38,17 @@ struct Entry {
 
 impl Entry {
     fn is(&self, manager: &str, operation: &str, sub: Sub) -> bool {
-        self.manager == manager && self.operation == operation && self.subresource.as_deref() == sub.name()
+        self.manager == manager
+            && self.operation == operation
+            && self.subresource.as_deref() == sub.name()
     }
 }
 
 fn parse(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+    let Some(list) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     list.iter()
@@ -55,7 +60,10 @@ fn parse(obj: &Value) -> Vec<Entry> {
                 api_version: s("apiVersion").unwrap_or_default(),
                 time: s("time").unwrap_or_default(),
                 subresource: s("subresource"),
-                set: e.get("fieldsV1").map(fields::from_fields_v1).unwrap_or_default(),
+                set: e
+                    .get("fieldsV1")
+                    .map(fields::from_fields_v1)
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -155,9 +163,7 @@ pub fn track_update(
     let old_view = old.map(|o| owned_view(o, def, sub));
     let changed: FieldSet = fields::leaves(&new_view)
         .into_iter()
-        .filter(|p| {
-            old_view.as_ref().and_then(|o| fields::get(o, p)) != fields::get(&new_view, p)
-        })
+        .filter(|p| old_view.as_ref().and_then(|o| fields::get(o, p)) != fields::get(&new_view, p))
         .collect();
     if !changed.is_empty() {
         for e in entries.iter_mut().filter(|e| !e.is(manager, "Update", sub)) {
@@ -250,11 +256,8 @@ pub fn apply(
             return Err(err);
         }
         for e in entries.iter_mut().filter(|e| !e.is(manager, "Apply", sub)) {
-            e.set.retain(|q| {
-                !conflicts
-                    .iter()
-                    .any(|(_, p)| fields::overlaps(q, p))
-            });
+            e.set
+                .retain(|q| !conflicts.iter().any(|(_, p)| fields::overlaps(q, p)));
         }
     }
 

@@ -83,7 +83,9 @@ pub struct Simulator {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -95,9 +97,12 @@ fn bootstrap(cluster: &Arc<Cluster>) -> Result<(), ApiError> {
         ..Default::default()
     };
     let find = |group: &str, plural: &str| {
-        cluster
-            .resolve(group, "v1", plural)
-            .ok_or_else(|| ApiError::new(error::Reason::InternalError, format!("no built-in {plural}")))
+        cluster.resolve(group, "v1", plural).ok_or_else(|| {
+            ApiError::new(
+                error::Reason::InternalError,
+                format!("no built-in {plural}"),
+            )
+        })
     };
     let namespaces = Target {
         def: find("", "namespaces")?,
@@ -105,7 +110,12 @@ fn bootstrap(cluster: &Arc<Cluster>) -> Result<(), ApiError> {
         namespace: String::new(),
     };
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        ops::create(cluster, &namespaces, json!({"metadata": {"name": ns}}), &opts)?;
+        ops::create(
+            cluster,
+            &namespaces,
+            json!({"metadata": {"name": ns}}),
+            &opts,
+        )?;
     }
     let nodes = Target {
         def: find("", "nodes")?,
@@ -153,10 +163,12 @@ impl Simulator {
                 addr: opts.listen.to_string(),
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| WecsimError::Listen {
-            addr: opts.listen.to_string(),
-            source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| WecsimError::Listen {
+                addr: opts.listen.to_string(),
+                source,
+            })?;
         let builtins = resources::builtins();
         let behaviour = Arc::new(opts.behaviour.clone());
         let mut clusters = BTreeMap::new();
@@ -219,7 +231,10 @@ impl Simulator {
     /// The admin URL for one cluster's faults (GET or PUT `FaultSettings` JSON).
     pub fn faults_url(&self, cluster: &str) -> Result<String, WecsimError> {
         self.server_url(cluster)?;
-        Ok(format!("http://{}/admin/clusters/{cluster}/faults", self.shared.addr))
+        Ok(format!(
+            "http://{}/admin/clusters/{cluster}/faults",
+            self.shared.addr
+        ))
     }
 
     /// A kube client for one cluster, default namespace `default`.
@@ -237,7 +252,12 @@ impl Simulator {
             .shared
             .clusters
             .keys()
-            .map(|n| (n.clone(), format!("http://{}/clusters/{n}", self.shared.addr)))
+            .map(|n| {
+                (
+                    n.clone(),
+                    format!("http://{}/clusters/{n}", self.shared.addr),
+                )
+            })
             .collect();
         kubeconfig::build(&servers)
     }

@@ -122,7 +122,7 @@ fn encode_token(ns: &str, name: &str) -> String {
 
 fn decode_token(token: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> = (0..token.len())
@@ -143,15 +143,11 @@ pub fn list(cluster: &Cluster, t: &Target, opts: &ListOpts) -> Result<Page, ApiE
     let mut remaining = 0;
     let mut last = None;
     if let Some(map) = st.objects.get(t.def.key().as_str()) {
-        let range: Box<dyn Iterator<Item = (&(String, String), &Arc<Value>)>> = match &after {
-            Some(k) => Box::new(
-                map.range::<(String, String), _>((
-                    std::ops::Bound::Excluded(k.clone()),
-                    std::ops::Bound::Unbounded,
-                )),
-            ),
-            None => Box::new(map.iter()),
+        let start = match &after {
+            Some(k) => std::ops::Bound::Excluded(k.clone()),
+            None => std::ops::Bound::Unbounded,
         };
+        let range = map.range::<(String, String), _>((start, std::ops::Bound::Unbounded));
         for ((ns, name), obj) in range {
             if !t.namespace.is_empty() && ns != &t.namespace {
                 continue;
@@ -182,7 +178,8 @@ pub fn list(cluster: &Cluster, t: &Target, opts: &ListOpts) -> Result<Page, ApiE
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -196,7 +193,8 @@ fn is_label_part(s: &str, allow_empty: bool) -> bool {
         return allow_empty;
     }
     s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && s.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
         && s.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric)
 }
@@ -222,7 +220,9 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     if !name_ok {
         invalid(
             "metadata.name",
-            format!("Invalid value: {name:?}: a lowercase RFC 1123 name must consist of lower case alphanumeric characters, '-' or '.'"),
+            format!(
+                "Invalid value: {name:?}: a lowercase RFC 1123 name must consist of lower case alphanumeric characters, '-' or '.'"
+            ),
         );
     }
     if let Some(labels) = obj.pointer("/metadata/labels") {
@@ -230,12 +230,24 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
             Some(labels) => {
                 for (k, v) in labels {
                     let (prefix, key) = k.rsplit_once('/').unwrap_or(("", k));
-                    if !is_label_part(key, false) || !(prefix.is_empty() || is_dns_subdomain(prefix)) {
-                        invalid("metadata.labels", format!("Invalid value: {k:?}: name part must consist of alphanumeric characters, '-', '_' or '.'"));
+                    if !is_label_part(key, false)
+                        || !(prefix.is_empty() || is_dns_subdomain(prefix))
+                    {
+                        invalid(
+                            "metadata.labels",
+                            format!(
+                                "Invalid value: {k:?}: name part must consist of alphanumeric characters, '-', '_' or '.'"
+                            ),
+                        );
                     }
                     match v.as_str() {
                         Some(v) if is_label_part(v, true) => {}
-                        _ => invalid("metadata.labels", format!("Invalid value: {v}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'")),
+                        _ => invalid(
+                            "metadata.labels",
+                            format!(
+                                "Invalid value: {v}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'"
+                            ),
+                        ),
                     }
                 }
             }
@@ -243,16 +255,24 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
         }
     }
     if def.group == "apps" {
-        match obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object) {
-            None if obj.pointer("/spec/selector/matchExpressions").is_none() => causes.push(Cause {
-                reason: "FieldValueRequired".into(),
-                message: "Required value".into(),
-                field: "spec.selector".into(),
-            }),
+        match obj
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+        {
+            None if obj.pointer("/spec/selector/matchExpressions").is_none() => {
+                causes.push(Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value".into(),
+                    field: "spec.selector".into(),
+                })
+            }
             None => {}
             Some(sel) => {
                 let tpl = obj.pointer("/spec/template/metadata/labels");
-                if sel.iter().any(|(k, v)| tpl.and_then(|t| t.get(k)) != Some(v)) {
+                if sel
+                    .iter()
+                    .any(|(k, v)| tpl.and_then(|t| t.get(k)) != Some(v))
+                {
                     causes.push(Cause {
                         reason: "FieldValueInvalid".into(),
                         message: "Invalid value: map[string]string: `selector` does not match template `labels`".into(),
@@ -288,7 +308,9 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
 /// them in when omitted.
 fn check_body(t: &Target, body: &mut Value) -> Result<(), ApiError> {
     let Some(map) = body.as_object_mut() else {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     };
     let want_av = t.api_version();
     match map.get("apiVersion").and_then(Value::as_str) {
@@ -343,7 +365,9 @@ fn check_namespace(st: &ClusterState, t: &Target) -> Result<(), ApiError> {
         return Ok(());
     }
     if t.namespace.is_empty() {
-        return Err(ApiError::bad_request("a namespace is required for this resource"));
+        return Err(ApiError::bad_request(
+            "a namespace is required for this resource",
+        ));
     }
     match st.get("/namespaces", "", &t.namespace) {
         None => Err(ApiError::not_found("", "namespaces", &t.namespace)),
@@ -432,7 +456,12 @@ fn prepare_create(cluster: &Cluster, t: &Target, obj: &mut Value) -> Result<(), 
             ));
         }
         let uid = cluster.new_uid();
-        let suffix: String = uid.chars().filter(char::is_ascii_alphanumeric).rev().take(5).collect();
+        let suffix: String = uid
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .rev()
+            .take(5)
+            .collect();
         set_meta(obj, "name", json!(format!("{generate}{suffix}")));
     }
     validate(&t.def, obj)?;
@@ -441,7 +470,12 @@ fn prepare_create(cluster: &Cluster, t: &Target, obj: &mut Value) -> Result<(), 
     {
         m.shift_remove("status");
     }
-    for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
+    for k in [
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "resourceVersion",
+        "selfLink",
+    ] {
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.shift_remove(k);
         }
@@ -471,7 +505,14 @@ pub fn create(
     if st.get(&t.def.key(), &t.namespace, &name).is_some() {
         return Err(ApiError::already_exists(&t.def.group, &t.def.plural, &name));
     }
-    managed::track_update(None, &mut body, &t.def, Sub::Main, &opts.manager, &t.api_version());
+    managed::track_update(
+        None,
+        &mut body,
+        &t.def,
+        Sub::Main,
+        &opts.manager,
+        &t.api_version(),
+    );
     if opts.dry_run {
         return Ok(Arc::new(body));
     }
@@ -545,7 +586,11 @@ fn finish_update(
     if !want_rv.is_empty() && want_rv != str_at(old, "resourceVersion") {
         return Err(ApiError::stale(&t.def.group, &t.def.plural, &name));
     }
-    set_meta(&mut new, "resourceVersion", json!(str_at(old, "resourceVersion")));
+    set_meta(
+        &mut new,
+        "resourceVersion",
+        json!(str_at(old, "resourceVersion")),
+    );
     if sub == Sub::Main {
         let skip = ["metadata", "status", "apiVersion", "kind"];
         if without(old, &skip) != without(&new, &skip) {
@@ -557,7 +602,14 @@ fn finish_update(
         }
     }
     if !applied {
-        managed::track_update(Some(old), &mut new, &t.def, sub, &opts.manager, &t.api_version());
+        managed::track_update(
+            Some(old),
+            &mut new,
+            &t.def,
+            sub,
+            &opts.manager,
+            &t.api_version(),
+        );
     }
     controllers::admit(cluster, &t.def, &mut new, Some(old));
     if new == **old {
@@ -639,7 +691,10 @@ pub fn patch(
             let ops: json_patch::Patch = serde_json::from_value(patch)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             json_patch::patch(&mut patched, &ops).map_err(|e| {
-                ApiError::new(Reason::Invalid, format!("the JSON patch could not be applied: {e}"))
+                ApiError::new(
+                    Reason::Invalid,
+                    format!("the JSON patch could not be applied: {e}"),
+                )
             })?;
         }
         PatchType::Merge => json_patch::merge(&mut patched, &patch),
@@ -648,7 +703,9 @@ pub fn patch(
     }
     check_body(t, &mut patched)?;
     if str_at(&patched, "name") != name {
-        return Err(ApiError::bad_request("a patch may not change metadata.name"));
+        return Err(ApiError::bad_request(
+            "a patch may not change metadata.name",
+        ));
     }
     let new = merge_update(t, &old, patched, sub)?;
     finish_update(cluster, st, t, &old, new, sub, opts, false)
@@ -697,7 +754,15 @@ fn apply(
             if t.def.namespaced {
                 set_meta(&mut obj, "namespace", json!(t.namespace));
             }
-            managed::apply(&mut obj, &applied, &t.def, sub, &opts.manager, opts.force, &t.api_version())?;
+            managed::apply(
+                &mut obj,
+                &applied,
+                &t.def,
+                sub,
+                &opts.manager,
+                opts.force,
+                &t.api_version(),
+            )?;
             prepare_create(cluster, t, &mut obj)?;
             if opts.dry_run {
                 return Ok(Arc::new(obj));
@@ -706,7 +771,15 @@ fn apply(
         }
         Some(old) => {
             let mut live = (*old).clone();
-            managed::apply(&mut live, &applied, &t.def, sub, &opts.manager, opts.force, &t.api_version())?;
+            managed::apply(
+                &mut live,
+                &applied,
+                &t.def,
+                sub,
+                &opts.manager,
+                opts.force,
+                &t.api_version(),
+            )?;
             if let Some(rv) = meta_of(&applied, "resourceVersion") {
                 set_meta(&mut live, "resourceVersion", rv);
             }
@@ -777,7 +850,13 @@ pub fn delete(
         }
         return Ok(t.present(&commit(cluster, st, &t.def, EventType::Modified, marked)));
     }
-    Ok(t.present(&commit(cluster, st, &t.def, EventType::Deleted, (*old).clone())))
+    Ok(t.present(&commit(
+        cluster,
+        st,
+        &t.def,
+        EventType::Deleted,
+        (*old).clone(),
+    )))
 }
 
 /// Removes an object now, whatever its finalizers (the simulated controllers' own deletions).
@@ -795,14 +874,28 @@ pub fn delete_collection(
     list_opts: &ListOpts,
     opts: &WriteOpts,
 ) -> Result<Vec<Arc<Value>>, ApiError> {
-    let page = list(cluster, t, &ListOpts { limit: 0, cont: None, ..list_opts.clone() })?;
+    let page = list(
+        cluster,
+        t,
+        &ListOpts {
+            limit: 0,
+            cont: None,
+            ..list_opts.clone()
+        },
+    )?;
     let mut deleted = Vec::new();
     for obj in page.items {
         let scoped = Target {
             namespace: str_at(&obj, "namespace").to_string(),
             ..t.clone()
         };
-        match delete(cluster, &scoped, str_at(&obj, "name"), &Preconditions::default(), opts) {
+        match delete(
+            cluster,
+            &scoped,
+            str_at(&obj, "name"),
+            &Preconditions::default(),
+            opts,
+        ) {
             Ok(o) => deleted.push(o),
             Err(e) if e.reason == Reason::NotFound => {}
             Err(e) => return Err(e),

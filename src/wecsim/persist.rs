@@ -64,17 +64,31 @@ pub fn load(dir: &Path, cluster: &Cluster) -> Result<bool, WecsimError> {
         source,
     })?;
     let mut st = cluster.lock();
-    for entry in doc.get("objects").and_then(Value::as_array).into_iter().flatten() {
-        let (Some(res), Some(obj)) = (entry.get("resource").and_then(Value::as_str), entry.get("object")) else {
+    for entry in doc
+        .get("objects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(res), Some(obj)) = (
+            entry.get("resource").and_then(Value::as_str),
+            entry.get("object"),
+        ) else {
             continue;
         };
-        let key = (str_at(obj, "namespace").to_string(), str_at(obj, "name").to_string());
+        let key = (
+            str_at(obj, "namespace").to_string(),
+            str_at(obj, "name").to_string(),
+        );
         st.objects
             .entry(Arc::from(res))
             .or_default()
             .insert(key, Arc::new(obj.clone()));
     }
-    st.rv = doc.get("resourceVersion").and_then(Value::as_u64).unwrap_or(0);
+    st.rv = doc
+        .get("resourceVersion")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     st.compacted = st.rv;
     refresh_crds(&mut st);
     Ok(true)

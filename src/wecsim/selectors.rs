@@ -219,7 +219,13 @@ mod tests {
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches(&obj), "{s}");
         }
-        let no = ["app=db", "env notin (prod)", "legacy", "!app", "app=web,env=dev"];
+        let no = [
+            "app=db",
+            "env notin (prod)",
+            "legacy",
+            "!app",
+            "app=web,env=dev",
+        ];
         for s in no {
             assert!(!LabelSelector::parse(s).unwrap().matches(&obj), "{s}");
         }
@@ -229,10 +235,23 @@ mod tests {
 
     #[test]
     fn field_selector_forms() {
-        let obj = json!({"metadata": {"name": "a", "namespace": "ns"}, "status": {"phase": "Active"}});
-        assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&obj));
-        assert!(FieldSelector::parse("metadata.namespace!=x,status.phase==Active").unwrap().matches(&obj));
-        assert!(!FieldSelector::parse("metadata.name=b").unwrap().matches(&obj));
+        let obj =
+            json!({"metadata": {"name": "a", "namespace": "ns"}, "status": {"phase": "Active"}});
+        assert!(
+            FieldSelector::parse("metadata.name=a")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(
+            FieldSelector::parse("metadata.namespace!=x,status.phase==Active")
+                .unwrap()
+                .matches(&obj)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name=b")
+                .unwrap()
+                .matches(&obj)
+        );
         assert!(FieldSelector::parse("metadata.name").is_err());
     }
 }

@@ -206,7 +206,11 @@ impl Cluster {
     /// Every served resource: built-ins, then CRD-defined ones.
     pub fn resources(&self) -> Vec<Arc<ResourceDef>> {
         let st = self.lock();
-        self.builtins.iter().chain(st.crds.iter()).cloned().collect()
+        self.builtins
+            .iter()
+            .chain(st.crds.iter())
+            .cloned()
+            .collect()
     }
 
     /// Finds a served resource by group, version and plural.

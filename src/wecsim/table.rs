@@ -68,7 +68,10 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
     let age = json!(age(str_at(obj, "creationTimestamp")));
     match (def.group.as_str(), def.plural.as_str()) {
         ("", "namespaces") => {
-            let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+            let phase = obj
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             vec![name, json!(phase), age]
         }
         ("", "configmaps") | ("", "secrets") => {
@@ -95,30 +98,58 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("<none>").to_string();
+            let s = |p: &str| {
+                obj.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or("<none>")
+                    .to_string()
+            };
             vec![
                 name,
                 json!(s("/spec/type")),
                 json!(s("/spec/clusterIP")),
-                json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") }),
+                json!(if ports.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    ports.join(",")
+                }),
                 age,
             ]
         }
         ("apps", "deployments") => {
-            let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let replicas = obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             vec![
                 name,
-                json!(format!("{}/{}", int_at(obj, "/status/readyReplicas"), replicas)),
+                json!(format!(
+                    "{}/{}",
+                    int_at(obj, "/status/readyReplicas"),
+                    replicas
+                )),
                 json!(int_at(obj, "/status/updatedReplicas")),
                 json!(int_at(obj, "/status/availableReplicas")),
                 age,
             ]
         }
         ("batch", "jobs") => {
-            let completions = obj.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
+            let completions = obj
+                .pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let succeeded = int_at(obj, "/status/succeeded");
-            let status = if succeeded >= completions { "Complete" } else { "Running" };
-            vec![name, json!(status), json!(format!("{succeeded}/{completions}")), age]
+            let status = if succeeded >= completions {
+                "Complete"
+            } else {
+                "Running"
+            };
+            vec![
+                name,
+                json!(status),
+                json!(format!("{succeeded}/{completions}")),
+                age,
+            ]
         }
         _ => vec![name, age],
     }

@@ -56,7 +56,13 @@ impl State {
     fn frame(&mut self, kind: &str, obj: &Value) {
         let mut bytes = if let Some(include) = &self.params.table {
             let rv = str_at(obj, "resourceVersion").parse().unwrap_or(self.last);
-            let t = table::render(&self.target.def, &[Arc::new(obj.clone())], rv, None, include);
+            let t = table::render(
+                &self.target.def,
+                &[Arc::new(obj.clone())],
+                rv,
+                None,
+                include,
+            );
             serde_json::to_vec(&Frame { kind, object: &t })
         } else {
             serde_json::to_vec(&Frame { kind, object: obj })
@@ -80,7 +86,11 @@ impl State {
         if self.last < st.compacted {
             let err = ApiError::new(
                 Reason::Expired,
-                format!("too old resource version: {} ({})", self.last, st.compacted + 1),
+                format!(
+                    "too old resource version: {} ({})",
+                    self.last,
+                    st.compacted + 1
+                ),
             );
             self.frame("ERROR", &err.to_status());
             self.done = true;
@@ -116,7 +126,10 @@ impl State {
             "apiVersion": self.target.def.api_version(&self.target.version),
             "metadata": {"resourceVersion": self.last.to_string()},
         });
-        let bytes = serde_json::to_vec(&Frame { kind: "BOOKMARK", object: &obj });
+        let bytes = serde_json::to_vec(&Frame {
+            kind: "BOOKMARK",
+            object: &obj,
+        });
         let mut bytes = bytes.unwrap_or_default();
         bytes.push(b'\n');
         self.pending.push_back(Bytes::from(bytes));
