@@ -315,11 +315,20 @@ async fn apply_server_side_conflicts_rollout_and_delete() {
 
     let deleted = k.ok("florin", &["delete", "-f", some]).await;
     assert!(deleted.contains("namespace \"demo\" deleted"), "{deleted}");
-    k.ok(
-        "florin",
-        &["wait", "--for=delete", "namespace/demo", "--timeout=30s"],
-    )
-    .await;
+    // Polled rather than `kubectl wait --for=delete`, which older kubectl fails on when the
+    // namespace is already gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ns = k.run("florin", &["get", "namespace", "demo"]).await;
+        if !ns.ok && ns.stderr.contains("NotFound") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "namespace demo never went away"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let gone = k
         .run("florin", &["get", "cm", "settings", "-n", "demo"])
         .await;
