@@ -313,6 +313,19 @@ async fn apply_server_side_conflicts_rollout_and_delete() {
         .await;
     assert_eq!(selected.trim(), "configmap/settings");
 
+    // kubectl scale goes through the /scale subresource.
+    let scaled = k
+        .ok(
+            "florin",
+            &["scale", "deploy/web", "-n", "demo", "--replicas=6"],
+        )
+        .await;
+    assert!(scaled.contains("scaled"), "{scaled}");
+    let deploy = k
+        .json("florin", &["get", "deploy", "web", "-n", "demo"])
+        .await;
+    assert_eq!(deploy["spec"]["replicas"], 6);
+
     let deleted = k.ok("florin", &["delete", "-f", some]).await;
     assert!(deleted.contains("namespace \"demo\" deleted"), "{deleted}");
     // Polled rather than `kubectl wait --for=delete`, which older kubectl fails on when the

@@ -119,6 +119,18 @@ pub fn resources(cluster: &Cluster, group: &str, version: &str) -> Option<Value>
             status.categories = None;
             list.push(serde_json::to_value(status).ok()?);
         }
+        if super::scale::supported(def) {
+            let mut scale = resource_doc(def);
+            scale.name = format!("{}/scale", def.plural);
+            scale.singular_name = String::new();
+            scale.kind = "Scale".into();
+            scale.group = Some("autoscaling".into());
+            scale.version = Some("v1".into());
+            scale.verbs = vec!["get".into(), "patch".into(), "update".into()];
+            scale.short_names = None;
+            scale.categories = None;
+            list.push(serde_json::to_value(scale).ok()?);
+        }
     }
     let group_version = if group.is_empty() {
         version.to_string()

@@ -6,6 +6,7 @@ use super::error::{ApiError, Reason};
 use super::faults::FaultSettings;
 use super::managed::Sub;
 use super::ops::{self, ListOpts, PatchType, Preconditions, Target, WriteOpts};
+use super::scale;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::store::Cluster;
 use super::table;
@@ -431,9 +432,11 @@ fn resource_route(
     if !def.namespaced && !namespace.is_empty() {
         return Err(not_found());
     }
+    let scale = sub == Some("scale") && scale::supported(&def);
     let sub = match sub {
         None => Sub::Main,
         Some("status") if def.status_subresource => Sub::Status,
+        Some("scale") if scale => Sub::Main,
         Some(_) => return Err(not_found()),
     };
     let t = Target {
@@ -442,6 +445,19 @@ fn resource_route(
         namespace,
     };
     let cluster = &req.cluster;
+    if let (true, Some(name)) = (scale, name) {
+        let ct = req.header(header::CONTENT_TYPE).to_string();
+        let obj = scale::handle(
+            cluster,
+            &t,
+            name,
+            &req.method,
+            &ct,
+            &req.body,
+            &req.write_opts(false),
+        )?;
+        return Ok(json_response(StatusCode::OK, &obj));
+    }
     let watching = legacy_watch || matches!(req.q("watch"), Some("true" | "1"));
     let accept = req.header(header::ACCEPT).to_string();
     match (req.method.clone(), name) {

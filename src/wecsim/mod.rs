@@ -23,6 +23,7 @@ mod managed;
 mod ops;
 mod persist;
 mod resources;
+mod scale;
 mod selectors;
 mod store;
 mod table;
