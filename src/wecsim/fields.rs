@@ -125,15 +125,22 @@ fn get_mut<'a>(value: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
     Some(cur)
 }
 
+/// Whether a path ends in the merge-key field of a list item (`...[name="web"].name`), whose
+/// removal removes the whole item.
+pub fn is_key_field(path: &[Seg]) -> bool {
+    match path {
+        [.., Seg::Key(k), Seg::Field(f)] => {
+            serde_json::from_str::<Map<String, Value>>(k).is_ok_and(|m| m.contains_key(f))
+        }
+        _ => false,
+    }
+}
+
 /// Removes the value at a path; removing a list item's key field removes the item. Maps left
 /// empty by the removal are pruned, up to but not including top-level fields.
 pub fn remove(value: &mut Value, path: &[Seg]) {
     let mut path = path.to_vec();
-    if let (Some(Seg::Field(f)), Some(Seg::Key(k))) = (
-        path.last(),
-        path.len().checked_sub(2).and_then(|i| path.get(i)),
-    ) && serde_json::from_str::<Map<String, Value>>(k).is_ok_and(|m| m.contains_key(f))
-    {
+    if is_key_field(&path) {
         path.pop();
     }
     let Some((last, parent_path)) = path.split_last() else {

@@ -267,6 +267,13 @@ pub fn apply(
         .map(|e| e.set.clone())
         .unwrap_or_default();
     for p in old_set.difference(&new_set) {
+        // Dropping an item's key drops the whole item, so it stays while anyone owns a field
+        // in it.
+        let p: &[fields::Seg] = if fields::is_key_field(p) {
+            &p[..p.len() - 1]
+        } else {
+            p
+        };
         let still_applied = fields::overlapping(&new_set, p).next().is_some();
         let owned_elsewhere = entries
             .iter()
@@ -295,4 +302,44 @@ pub fn apply(
     }
     write(live, entries);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wecsim::resources::builtins;
+
+    fn deployment_def() -> ResourceDef {
+        builtins()
+            .iter()
+            .find(|d| d.plural == "deployments")
+            .map(|d| (**d).clone())
+            .unwrap()
+    }
+
+    #[test]
+    fn dropping_an_item_keeps_it_while_another_manager_owns_part_of_it() {
+        let def = deployment_def();
+        let base = |env: Value| {
+            json!({"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [
+                {"name": "c", "env": env}
+            ]}}}})
+        };
+        let mut live = json!({"metadata": {"name": "d"}});
+        let a = base(json!([{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]));
+        apply(&mut live, &a, &def, Sub::Main, "a", false, "apps/v1").unwrap();
+        // b co-owns Y's value (same value, no conflict).
+        let b = base(json!([{"name": "Y", "value": "2"}]));
+        apply(&mut live, &b, &def, Sub::Main, "b", false, "apps/v1").unwrap();
+        // a stops applying both X and Y: X goes, Y stays because b owns part of it.
+        let a2 = base(json!([{"name": "Z", "value": "3"}]));
+        apply(&mut live, &a2, &def, Sub::Main, "a", false, "apps/v1").unwrap();
+        let env = live
+            .pointer("/spec/template/spec/containers/0/env")
+            .unwrap();
+        assert_eq!(
+            env,
+            &json!([{"name": "Y", "value": "2"}, {"name": "Z", "value": "3"}])
+        );
+    }
 }
