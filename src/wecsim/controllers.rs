@@ -185,7 +185,7 @@ fn set_status(
     status: impl FnOnce(&Value) -> Value,
 ) {
     let st = cluster.lock();
-    let Some(cur) = st.get(&def.key(), ns, name).cloned() else {
+    let Some(cur) = st.get(&def.key(), ns, name) else {
         return;
     };
     if cur.pointer("/metadata/generation").and_then(Value::as_i64) != Some(generation)
@@ -339,11 +339,16 @@ fn collect_garbage(
         let Some(map) = st.objects.get(d.key().as_str()) else {
             continue;
         };
-        for ((obj_ns, obj_name), obj) in map {
+        for ((obj_ns, obj_name), stored) in map {
             if d.namespaced && !ns.is_empty() && obj_ns != ns {
                 continue;
             }
-            let owned = obj
+            // A byte search first: parsing every object on every delete would be the cost.
+            if !stored.raw().windows(uid.len()).any(|w| w == uid.as_bytes()) {
+                continue;
+            }
+            let owned = stored
+                .value()
                 .pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
                 .is_some_and(|refs| {

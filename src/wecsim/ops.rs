@@ -96,7 +96,7 @@ impl Target {
 pub fn get(cluster: &Cluster, t: &Target, name: &str) -> Result<Arc<Value>, ApiError> {
     let st = cluster.lock();
     st.get(&t.def.key(), &t.namespace, name)
-        .map(|o| t.present(o))
+        .map(|o| t.present(&o))
         .ok_or_else(|| ApiError::not_found(&t.def.group, &t.def.plural, name))
 }
 
@@ -148,10 +148,11 @@ pub fn list(cluster: &Cluster, t: &Target, opts: &ListOpts) -> Result<Page, ApiE
             None => std::ops::Bound::Unbounded,
         };
         let range = map.range::<(String, String), _>((start, std::ops::Bound::Unbounded));
-        for ((ns, name), obj) in range {
+        for ((ns, name), stored) in range {
             if !t.namespace.is_empty() && ns != &t.namespace {
                 continue;
             }
+            let obj = &Arc::new(stored.value());
             if !opts.labels.matches(obj) || !opts.fields.matches(obj) {
                 continue;
             }
@@ -376,7 +377,7 @@ fn check_namespace(st: &ClusterState, t: &Target) -> Result<(), ApiError> {
             format!(
                 "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
                 t.def.qualified(),
-                str_at(ns, "name"),
+                str_at(&ns, "name"),
                 t.namespace
             ),
         )),
@@ -432,8 +433,9 @@ pub fn refresh_crds(st: &mut ClusterState) {
         .get("apiextensions.k8s.io/customresourcedefinitions")
         .map(|m| {
             m.values()
+                .map(|o| o.value())
                 .filter(|o| o.pointer("/metadata/deletionTimestamp").is_none())
-                .filter_map(|o| ResourceDef::from_crd(o).map(Arc::new))
+                .filter_map(|o| ResourceDef::from_crd(&o).map(Arc::new))
                 .collect()
         })
         .unwrap_or_default();
@@ -648,7 +650,7 @@ pub fn update(
         )));
     }
     let st = cluster.lock();
-    let Some(old) = st.get(&t.def.key(), &t.namespace, name).cloned() else {
+    let Some(old) = st.get(&t.def.key(), &t.namespace, name) else {
         return Err(ApiError::not_found(&t.def.group, &t.def.plural, name));
     };
     let new = merge_update(t, &old, body, sub)?;
@@ -682,7 +684,7 @@ pub fn patch(
     let patch: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let st = cluster.lock();
-    let Some(old) = st.get(&t.def.key(), &t.namespace, name).cloned() else {
+    let Some(old) = st.get(&t.def.key(), &t.namespace, name) else {
         return Err(ApiError::not_found(&t.def.group, &t.def.plural, name));
     };
     let mut patched = (*old).clone();
@@ -740,7 +742,7 @@ fn apply(
         )));
     }
     let st = cluster.lock();
-    match st.get(&t.def.key(), &t.namespace, name).cloned() {
+    match st.get(&t.def.key(), &t.namespace, name) {
         None => {
             if sub == Sub::Status {
                 return Err(ApiError::not_found(&t.def.group, &t.def.plural, name));
@@ -813,7 +815,7 @@ pub fn delete(
     opts: &WriteOpts,
 ) -> Result<Arc<Value>, ApiError> {
     let st = cluster.lock();
-    let Some(old) = st.get(&t.def.key(), &t.namespace, name).cloned() else {
+    let Some(old) = st.get(&t.def.key(), &t.namespace, name) else {
         return Err(ApiError::not_found(&t.def.group, &t.def.plural, name));
     };
     if pre.uid.as_deref().is_some_and(|u| u != str_at(&old, "uid"))
@@ -862,7 +864,7 @@ pub fn delete(
 /// Removes an object now, whatever its finalizers (the simulated controllers' own deletions).
 pub fn remove_now(cluster: &Arc<Cluster>, def: &Arc<ResourceDef>, ns: &str, name: &str) {
     let st = cluster.lock();
-    if let Some(old) = st.get(&def.key(), ns, name).cloned() {
+    if let Some(old) = st.get(&def.key(), ns, name) {
         commit(cluster, st, def, EventType::Deleted, (*old).clone());
     }
 }

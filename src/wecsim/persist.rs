@@ -4,7 +4,7 @@
 
 use super::error::WecsimError;
 use super::ops::refresh_crds;
-use super::store::{Cluster, str_at};
+use super::store::{Cluster, Compact, str_at};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub fn save(dir: &Path, cluster: &Cluster) -> Result<(), WecsimError> {
             .iter()
             .flat_map(|(res, m)| {
                 m.values()
-                    .map(move |o| json!({"resource": &**res, "object": &**o}))
+                    .map(move |o| json!({"resource": &**res, "object": o.value()}))
             })
             .collect();
         json!({"resourceVersion": st.rv, "objects": objects})
@@ -83,7 +83,7 @@ pub fn load(dir: &Path, cluster: &Cluster) -> Result<bool, WecsimError> {
         st.objects
             .entry(Arc::from(res))
             .or_default()
-            .insert(key, Arc::new(obj.clone()));
+            .insert(key, Arc::new(Compact::new(obj)));
     }
     st.rv = doc
         .get("resourceVersion")

@@ -32,6 +32,31 @@ impl EventType {
     }
 }
 
+/// A stored object: compact JSON text, parsed when read. A parsed `serde_json::Value` takes
+/// about ten times the memory of its text, which decides how many clusters fit in one process.
+#[derive(Debug)]
+pub struct Compact(Box<[u8]>);
+
+impl Compact {
+    /// Serializes an object for storage.
+    pub fn new(v: &Value) -> Self {
+        Compact(serde_json::to_vec(v).unwrap_or_default().into_boxed_slice())
+    }
+
+    /// The object. Only valid JSON is ever stored, so the fallback is unreachable in practice.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// The JSON text.
+    pub fn raw(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A shared stored object (the store and the event history hold the same one).
+pub type Stored = Arc<Compact>;
+
 /// One change, kept for watches.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -42,9 +67,9 @@ pub struct Event {
     /// What happened.
     pub kind: EventType,
     /// The object after the change (before it, for deletions, with the new resourceVersion).
-    pub obj: Arc<Value>,
+    pub obj: Stored,
     /// The object before the change, so selector watches can tell entering from leaving.
-    pub prev: Option<Arc<Value>>,
+    pub prev: Option<Stored>,
 }
 
 /// Namespace and name; cluster-scoped objects have an empty namespace.
@@ -57,7 +82,7 @@ pub struct ClusterState {
     pub rv: u64,
     /// Objects by resource key, then namespace and name (sorted, so lists and continue tokens
     /// are stable).
-    pub objects: HashMap<Arc<str>, BTreeMap<ObjKey, Arc<Value>>>,
+    pub objects: HashMap<Arc<str>, BTreeMap<ObjKey, Stored>>,
     /// Recent events, oldest first.
     pub history: VecDeque<Event>,
     /// Events at or below this resourceVersion are no longer in the history.
@@ -78,11 +103,12 @@ impl ClusterState {
         }
     }
 
-    /// The stored object, if any.
-    pub fn get(&self, res: &str, ns: &str, name: &str) -> Option<&Arc<Value>> {
+    /// The stored object, if any, parsed.
+    pub fn get(&self, res: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
         self.objects
             .get(res)
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+            .map(|c| Arc::new(c.value()))
     }
 
     /// Stores a change: assigns the next resourceVersion, records the event, and returns the
@@ -95,7 +121,7 @@ impl ClusterState {
         }
         let ns = str_at(&obj, "namespace").to_string();
         let name = str_at(&obj, "name").to_string();
-        let obj = Arc::new(obj);
+        let stored = Arc::new(Compact::new(&obj));
         let res_key: Arc<str> = match self.objects.get_key_value(res) {
             Some((k, _)) => k.clone(),
             None => Arc::from(res),
@@ -103,13 +129,13 @@ impl ClusterState {
         let map = self.objects.entry(res_key.clone()).or_default();
         let prev = match kind {
             EventType::Deleted => map.remove(&(ns, name)),
-            _ => map.insert((ns, name), obj.clone()),
+            _ => map.insert((ns, name), stored.clone()),
         };
         self.history.push_back(Event {
             rv,
             res: res_key,
             kind,
-            obj: obj.clone(),
+            obj: stored,
             prev,
         });
         while self.history.len() > self.history_limit {
@@ -118,7 +144,7 @@ impl ClusterState {
             }
         }
         self.dirty = true;
-        obj
+        Arc::new(obj)
     }
 }
 

@@ -105,8 +105,17 @@ impl State {
             if *ev.res != *key {
                 continue;
             }
-            let now_in = self.selected(&ev.obj);
-            let was_in = ev.prev.as_ref().is_some_and(|p| self.selected(p));
+            let obj = Arc::new(ev.obj.value());
+            let now_in = self.selected(&obj);
+            // Without selectors an object cannot leave the watch by changing, so the previous
+            // version need not be parsed.
+            let unfiltered = self.params.opts.labels == Default::default()
+                && self.params.opts.fields == Default::default();
+            let was_in = match &ev.prev {
+                None => false,
+                Some(_) if unfiltered => now_in,
+                Some(p) => self.selected(&p.value()),
+            };
             let kind = match (ev.kind, was_in, now_in) {
                 (EventType::Deleted, true, _) => EventType::Deleted,
                 (EventType::Deleted, false, _) => continue,
@@ -115,7 +124,7 @@ impl State {
                 (_, true, false) => EventType::Deleted,
                 (_, false, false) => continue,
             };
-            let obj = self.target.present(&ev.obj);
+            let obj = self.target.present(&obj);
             self.frame(kind.as_str(), &obj);
         }
     }
@@ -163,7 +172,7 @@ pub fn start(
             let objs: Vec<Arc<Value>> = st
                 .objects
                 .get(state.target.def.key().as_str())
-                .map(|m| m.values().cloned().collect())
+                .map(|m| m.values().map(|c| Arc::new(c.value())).collect())
                 .unwrap_or_default();
             state.last = st.rv;
             drop(st);
