@@ -104,6 +104,15 @@ async fn discovery_lists_builtin_resources_per_cluster() {
             );
         }
     }
+    // Aggregated discovery (apidiscovery.k8s.io/v2) says the same, subresources included.
+    let aggregated = Discovery::new(sim.client("florin").unwrap()).run_aggregated().await.unwrap();
+    let (ar, caps) = aggregated
+        .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+        .unwrap();
+    assert_eq!(ar.plural, "deployments");
+    let subresources: Vec<_> = caps.subresources.iter().map(|(s, _)| s.plural.clone()).collect();
+    assert!(subresources.contains(&"status".to_string()), "{subresources:?}");
+    assert!(aggregated.resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")).is_some());
     // The system namespaces exist and are Active.
     let namespaces: Api<Namespace> = Api::all(sim.client("florin").unwrap());
     let default = namespaces.get("default").await.unwrap();

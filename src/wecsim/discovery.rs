@@ -271,3 +271,94 @@ pub fn openapi_v2_protobuf() -> Vec<u8> {
     field(&mut doc, 8, &[]);
     doc
 }
+
+/// The content type of aggregated discovery (`apidiscovery.k8s.io/v2`).
+pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether the Accept header takes aggregated discovery v2.
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|a| {
+        let a = a.replace(' ', "");
+        a.contains("as=APIGroupDiscoveryList") && a.contains("v=v2") && !a.contains("v=v2beta1")
+    })
+}
+
+/// `/api` (core) or `/apis` (every other group) as an `APIGroupDiscoveryList`: groups, versions
+/// and resources in one document, which current kubectl and kube-rs prefer.
+pub fn aggregated(cluster: &Cluster, core: bool) -> Value {
+    use kube::core::discovery::v2::{
+        APIGroupDiscovery, APIGroupDiscoveryList, APIResourceDiscovery, APISubresourceDiscovery,
+        APIVersionDiscovery, GroupVersionKind,
+    };
+    let defs = cluster.resources();
+    let gvk = |g: &str, v: &str, k: &str| GroupVersionKind {
+        group: Some(g.to_string()),
+        version: Some(v.to_string()),
+        kind: Some(k.to_string()),
+    };
+    let items = group_order(&defs)
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(group, versions)| APIGroupDiscovery {
+            metadata: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(group.clone()),
+                ..Default::default()
+            }),
+            versions: versions
+                .iter()
+                .map(|version| APIVersionDiscovery {
+                    version: Some(version.clone()),
+                    freshness: Some("Current".into()),
+                    resources: defs
+                        .iter()
+                        .filter(|d| d.group == group && d.versions.contains(version))
+                        .map(|d| {
+                            let mut subresources = Vec::new();
+                            if d.status_subresource {
+                                subresources.push(APISubresourceDiscovery {
+                                    subresource: Some("status".into()),
+                                    response_kind: Some(gvk(&group, version, &d.kind)),
+                                    accepted_types: Vec::new(),
+                                    verbs: vec!["get".into(), "patch".into(), "update".into()],
+                                });
+                            }
+                            if super::scale::supported(d) {
+                                subresources.push(APISubresourceDiscovery {
+                                    subresource: Some("scale".into()),
+                                    response_kind: Some(gvk("autoscaling", "v1", "Scale")),
+                                    accepted_types: Vec::new(),
+                                    verbs: vec!["get".into(), "patch".into(), "update".into()],
+                                });
+                            }
+                            APIResourceDiscovery {
+                                resource: Some(d.plural.clone()),
+                                response_kind: Some(gvk(&group, version, &d.kind)),
+                                scope: Some(
+                                    if d.namespaced {
+                                        "Namespaced"
+                                    } else {
+                                        "Cluster"
+                                    }
+                                    .into(),
+                                ),
+                                singular_resource: Some(d.singular.clone()),
+                                verbs: VERBS.iter().map(|s| s.to_string()).collect(),
+                                short_names: d.short_names.clone(),
+                                categories: d.categories.clone(),
+                                subresources,
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    let list = APIGroupDiscoveryList {
+        metadata: None,
+        items,
+    };
+    let mut doc = serde_json::to_value(list).unwrap_or(json!({"items": []}));
+    doc["kind"] = json!("APIGroupDiscoveryList");
+    doc["apiVersion"] = json!("apidiscovery.k8s.io/v2");
+    doc
+}

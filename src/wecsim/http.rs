@@ -334,6 +334,19 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
             Ok(json_response(StatusCode::OK, &discovery::version()))
         }
         ["healthz" | "livez" | "readyz", ..] => Ok("ok".into_response()),
+        ["api" | "apis"] if discovery::wants_aggregated(req.header(header::ACCEPT)) => {
+            get_only()?;
+            let doc = discovery::aggregated(&req.cluster, segs == ["api"]);
+            match serde_json::to_vec(&doc) {
+                Ok(bytes) => Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, discovery::AGGREGATED)],
+                    bytes,
+                )
+                    .into_response()),
+                Err(e) => Err(ApiError::new(Reason::InternalError, e.to_string())),
+            }
+        }
         ["api"] => {
             get_only()?;
             Ok(json_response(
