@@ -105,14 +105,28 @@ async fn discovery_lists_builtin_resources_per_cluster() {
         }
     }
     // Aggregated discovery (apidiscovery.k8s.io/v2) says the same, subresources included.
-    let aggregated = Discovery::new(sim.client("florin").unwrap()).run_aggregated().await.unwrap();
+    let aggregated = Discovery::new(sim.client("florin").unwrap())
+        .run_aggregated()
+        .await
+        .unwrap();
     let (ar, caps) = aggregated
         .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
         .unwrap();
     assert_eq!(ar.plural, "deployments");
-    let subresources: Vec<_> = caps.subresources.iter().map(|(s, _)| s.plural.clone()).collect();
-    assert!(subresources.contains(&"status".to_string()), "{subresources:?}");
-    assert!(aggregated.resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")).is_some());
+    let subresources: Vec<_> = caps
+        .subresources
+        .iter()
+        .map(|(s, _)| s.plural.clone())
+        .collect();
+    assert!(
+        subresources.contains(&"status".to_string()),
+        "{subresources:?}"
+    );
+    assert!(
+        aggregated
+            .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
+            .is_some()
+    );
     // The system namespaces exist and are Active.
     let namespaces: Api<Namespace> = Api::all(sim.client("florin").unwrap());
     let default = namespaces.get("default").await.unwrap();
@@ -763,4 +777,53 @@ async fn runtime_watcher_follows_changes() {
         .unwrap()
         .unwrap();
     assert_eq!(first.metadata.name.as_deref(), Some("watched"));
+
+    // Streaming lists (sendInitialEvents) end their initial events with a bookmark, which the
+    // watcher turns into InitDone.
+    let mut streaming = watcher(
+        cms.clone(),
+        watcher::Config::default().labels("w=2").streaming_lists(),
+    )
+    .boxed();
+    let mut initial = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), streaming.try_next())
+            .await
+            .expect("no InitDone: the initial-events-end bookmark is missing")
+            .unwrap()
+            .unwrap();
+        match event {
+            watcher::Event::Init => {}
+            watcher::Event::InitApply(c) => initial.push(c.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(initial, vec!["ignored"]);
+}
+
+#[tokio::test]
+async fn refuses_bad_names_and_non_loopback_addresses() {
+    let err = Simulator::start(SimOptions {
+        clusters: vec!["ok".into(), "Not_OK".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("Not_OK"), "{err}");
+    let err = Simulator::start(SimOptions {
+        clusters: vec!["a".into(), "a".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("\"a\""), "{err}");
+    let err = Simulator::start(SimOptions {
+        clusters: vec!["a".into()],
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
 }

@@ -15,6 +15,11 @@ pub enum WecsimError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The listen address is not a loopback address.
+    #[error(
+        "refusing to listen on {0}: wecsim has no authentication, so it listens on loopback addresses only"
+    )]
+    NotLoopback(String),
     /// A cluster name is not a valid DNS-1123 label or is given twice.
     #[error("invalid cluster name {0:?}: want a unique DNS-1123 label")]
     ClusterName(String),

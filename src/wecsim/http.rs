@@ -490,6 +490,7 @@ fn resource_route(
                 opts: req.list_opts()?,
                 timeout: Duration::from_secs(timeout),
                 bookmarks: req.q("allowWatchBookmarks") == Some("true"),
+                send_initial_events: req.q("sendInitialEvents") == Some("true"),
                 table: table::wanted(&accept)
                     .then(|| req.q("includeObject").unwrap_or("Metadata").to_string()),
             };

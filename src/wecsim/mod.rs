@@ -158,6 +158,10 @@ impl Simulator {
                 return Err(WecsimError::ClusterName(name.clone()));
             }
         }
+        // No authentication, so never more than this machine.
+        if !opts.listen.ip().is_loopback() {
+            return Err(WecsimError::NotLoopback(opts.listen.to_string()));
+        }
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| WecsimError::Listen {

@@ -29,6 +29,9 @@ pub struct WatchParams {
     pub bookmarks: bool,
     /// When set, events carry a one-row Table (`kubectl get -w`), with this `includeObject`.
     pub table: Option<String>,
+    /// `sendInitialEvents=true` (streaming lists): the current objects as ADDED events, then a
+    /// BOOKMARK annotated `k8s.io/initial-events-end`.
+    pub send_initial_events: bool,
 }
 
 #[derive(Serialize)]
@@ -129,12 +132,16 @@ impl State {
         }
     }
 
-    fn bookmark(&mut self) {
-        let obj = json!({
+    /// A BOOKMARK; `initial_end` marks the end of the initial events of a streaming list.
+    fn bookmark(&mut self, initial_end: bool) {
+        let mut obj = json!({
             "kind": self.target.def.kind,
             "apiVersion": self.target.def.api_version(&self.target.version),
             "metadata": {"resourceVersion": self.last.to_string()},
         });
+        if initial_end {
+            obj["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
         let bytes = serde_json::to_vec(&Frame {
             kind: "BOOKMARK",
             object: &obj,
@@ -165,8 +172,9 @@ pub fn start(
         rx,
         done: false,
     };
+    let streaming = state.params.send_initial_events;
     match state.params.rv {
-        Some(rv) if rv > 0 => state.last = rv,
+        Some(rv) if rv > 0 && !streaming => state.last = rv,
         _ => {
             let st = cluster.lock();
             let objs: Vec<Arc<Value>> = st
@@ -182,6 +190,9 @@ pub fn start(
                     let o = state.target.present(&o);
                     state.frame("ADDED", &o);
                 }
+            }
+            if streaming {
+                state.bookmark(true);
             }
         }
     }
@@ -206,7 +217,7 @@ pub fn start(
                 _ = tokio::time::sleep_until(w.deadline) => return None,
                 _ = tokio::time::sleep_until(w.next_bookmark), if w.params.bookmarks => {
                     w.next_bookmark = Instant::now() + BOOKMARK_EVERY;
-                    w.bookmark();
+                    w.bookmark(false);
                 }
             }
         }
