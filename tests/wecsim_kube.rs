@@ -706,6 +706,13 @@ async fn data_dir_persists_across_restarts() {
     cms.create(&PostParams::default(), &cm("saved", json!({"a": "b"})))
         .await
         .unwrap();
+    let services: Api<Service> = Api::namespaced(sim.client("keep").unwrap(), "default");
+    let before = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "before"},
+                        "spec": {"ports": [{"port": 80}]}});
+    services
+        .patch("before", &PatchParams::apply("t"), &Patch::Apply(before))
+        .await
+        .unwrap();
     sim.shutdown().await.unwrap();
 
     let sim = Simulator::start(opts).await.unwrap();
@@ -714,6 +721,25 @@ async fn data_dir_persists_across_restarts() {
     assert_eq!(
         got.metadata.labels.unwrap().get("a").map(String::as_str),
         Some("b")
+    );
+    let services: Api<Service> = Api::namespaced(sim.client("keep").unwrap(), "default");
+    let svc = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+               "spec": {"ports": [{"port": 80}]}})
+    };
+    let after = services
+        .patch(
+            "after",
+            &PatchParams::apply("t"),
+            &Patch::Apply(svc("after")),
+        )
+        .await
+        .unwrap();
+    let before = services.get("before").await.unwrap();
+    assert_ne!(
+        after.spec.unwrap().cluster_ip,
+        before.spec.unwrap().cluster_ip,
+        "a restarted cluster reused a service IP"
     );
     // resourceVersions continue after the saved ones.
     let next = cms
@@ -826,4 +852,45 @@ async fn refuses_bad_names_and_non_loopback_addresses() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+#[tokio::test]
+async fn owned_objects_are_garbage_collected_and_dry_run_stores_nothing() {
+    let sim = start(&["c1"], 100).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client("c1").unwrap(), "default");
+    let owner = cms
+        .create(&PostParams::default(), &cm("owner", json!({})))
+        .await
+        .unwrap();
+    let mut dependent = cm("dependent", json!({}));
+    dependent.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: "owner".into(),
+            uid: owner.metadata.uid.clone().unwrap(),
+            ..Default::default()
+        },
+    ]);
+    cms.create(&PostParams::default(), &dependent)
+        .await
+        .unwrap();
+    cms.delete("owner", &DeleteParams::default()).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(cms.clone(), "dependent", |c: Option<&ConfigMap>| {
+            c.is_none()
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let shown = cms.create(&dry, &cm("imaginary", json!({}))).await.unwrap();
+    assert_eq!(shown.metadata.name.as_deref(), Some("imaginary"));
+    assert_eq!(api_error(cms.get("imaginary").await.unwrap_err()).0, 404);
 }

@@ -91,5 +91,26 @@ pub fn load(dir: &Path, cluster: &Cluster) -> Result<bool, WecsimError> {
         .unwrap_or(0);
     st.compacted = st.rv;
     refresh_crds(&mut st);
+    // Services created after the restart must not reuse the saved cluster IPs.
+    let highest = st
+        .objects
+        .get("/services")
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(|c| {
+            let v = c.value();
+            let ip = v
+                .pointer("/spec/clusterIP")?
+                .as_str()?
+                .strip_prefix("10.96.")?
+                .to_string();
+            let (a, b) = ip.split_once('.')?;
+            Some(a.parse::<u64>().ok()? * 256 + b.parse::<u64>().ok()?)
+        })
+        .max()
+        .unwrap_or(0);
+    cluster
+        .next_ip
+        .store(highest + 1, std::sync::atomic::Ordering::Relaxed);
     Ok(true)
 }

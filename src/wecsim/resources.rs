@@ -318,6 +318,17 @@ pub fn builtins() -> Arc<Vec<Arc<ResourceDef>>> {
             false,
             false,
         ),
+        // kube-rs' event recorder writes these.
+        (
+            "events.k8s.io",
+            "v1",
+            "events",
+            "Event",
+            true,
+            &["ev"],
+            false,
+            false,
+        ),
     ];
     Arc::new(
         TABLE
