@@ -51,6 +51,14 @@ pub enum WecsimError {
     /// A URL could not be parsed.
     #[error("invalid URL {0}")]
     Url(String),
+    /// Creating a fresh cluster's system objects failed.
+    #[error("creating the system objects of cluster {cluster}: {source}")]
+    Bootstrap {
+        /// The cluster.
+        cluster: String,
+        /// What the API said.
+        source: ApiError,
+    },
     /// The tokio runtime could not be started.
     #[error("starting runtime: {0}")]
     Runtime(std::io::Error),

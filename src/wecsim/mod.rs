@@ -185,7 +185,10 @@ impl Simulator {
                 None => false,
             };
             if !loaded {
-                bootstrap(&cluster).map_err(|e| WecsimError::Yaml(e.to_string()))?;
+                bootstrap(&cluster).map_err(|source| WecsimError::Bootstrap {
+                    cluster: name.clone(),
+                    source,
+                })?;
             }
             clusters.insert(name.clone(), cluster);
         }
