@@ -894,3 +894,150 @@ async fn owned_objects_are_garbage_collected_and_dry_run_stores_nothing() {
     assert_eq!(shown.metadata.name.as_deref(), Some("imaginary"));
     assert_eq!(api_error(cms.get("imaginary").await.unwrap_err()).0, 404);
 }
+
+#[tokio::test]
+async fn hostile_requests_get_status_errors() {
+    let sim = start(&["c1"], 100).await;
+    let client = sim.client("c1").unwrap();
+    let send = |method: &str, path: &str, content_type: &str, body: &str| {
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .body(kube::client::Body::from(body.as_bytes().to_vec()))
+            .unwrap();
+        let client = client.clone();
+        async move { client.send(req).await.unwrap().status().as_u16() }
+    };
+    let cms = "/api/v1/namespaces/default/configmaps";
+    // A watch with an absurd timeout is served, not a panic.
+    assert_eq!(
+        send(
+            "GET",
+            &format!("{cms}?watch=1&timeoutSeconds=18446744073709551615"),
+            "application/json",
+            ""
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        send(
+            "GET",
+            &format!("{cms}?continue=zz%C3%A9"),
+            "application/json",
+            ""
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        send(
+            "GET",
+            &format!("{cms}?labelSelector=a%20in%20b"),
+            "application/json",
+            ""
+        )
+        .await,
+        400
+    );
+    assert_eq!(send("POST", cms, "application/json", "[1, 2]").await, 400);
+    assert_eq!(
+        send("POST", cms, "application/json", "{not json").await,
+        400
+    );
+    assert_eq!(
+        send(
+            "POST",
+            cms,
+            "application/vnd.kubernetes.protobuf",
+            "k8s\u{0}"
+        )
+        .await,
+        415
+    );
+    assert_eq!(
+        send(
+            "POST",
+            cms,
+            "application/json",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#
+        )
+        .await,
+        201
+    );
+    assert_eq!(
+        send(
+            "PATCH",
+            &format!("{cms}/x"),
+            "application/json-patch+json",
+            r#"[{"op":"replace","path":"","value":5}]"#
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        send(
+            "PATCH",
+            &format!("{cms}/x"),
+            "application/merge-patch+json",
+            "7"
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        send(
+            "PATCH",
+            &format!("{cms}/x"),
+            "application/apply-patch+yaml",
+            "- a\n- b"
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        send(
+            "PATCH",
+            &format!("{cms}/x?fieldManager=m"),
+            "application/apply-patch+yaml",
+            "{{{"
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        send("PATCH", &format!("{cms}/x"), "text/plain", "{}").await,
+        415
+    );
+    assert_eq!(
+        send(
+            "PUT",
+            &format!("{cms}/x"),
+            "application/json",
+            r#"{"metadata":{"name":"y"}}"#
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        send(
+            "GET",
+            "/apis/nope.example.com/v1/things",
+            "application/json",
+            ""
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        send(
+            "GET",
+            "/api/v1/namespaces/default/configmaps/x/bogus",
+            "application/json",
+            ""
+        )
+        .await,
+        404
+    );
+}

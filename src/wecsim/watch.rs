@@ -162,7 +162,8 @@ pub fn start(
     let rx = cluster.notify.subscribe();
     let now = Instant::now();
     let mut state = State {
-        deadline: now + params.timeout,
+        // timeoutSeconds comes from the client: a day is more than any real server allows.
+        deadline: now + params.timeout.min(Duration::from_secs(86_400)),
         next_bookmark: now + BOOKMARK_EVERY,
         cluster: cluster.clone(),
         target,
