@@ -408,3 +408,81 @@ async fn get_watch_prints_events() {
     assert_eq!(events, vec!["ADDED 1", "MODIFIED 2", "DELETED 2"]);
     child.kill().await.unwrap();
 }
+
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+    additionalPrinterColumns:
+    - name: Size
+      type: integer
+      jsonPath: .spec.size
+"#;
+
+#[tokio::test]
+async fn crd_then_custom_resources_with_printer_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let _sim = start_in_process(dir.path()).await;
+    let k = Kubectl::new(dir.path());
+    let crd = dir.path().join("crd.yaml");
+    std::fs::write(&crd, CRD).unwrap();
+    k.ok(
+        "guilder",
+        &["apply", "--server-side", "-f", crd.to_str().unwrap()],
+    )
+    .await;
+    k.ok(
+        "guilder",
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.example.com",
+            "--timeout=30s",
+        ],
+    )
+    .await;
+    let widget = dir.path().join("widget.yaml");
+    std::fs::write(
+        &widget,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: default\nspec:\n  size: 7\n",
+    )
+    .unwrap();
+    k.ok(
+        "guilder",
+        &["apply", "--server-side", "-f", widget.to_str().unwrap()],
+    )
+    .await;
+    let table = k.ok("guilder", &["get", "wd"]).await;
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], vec!["NAME", "SIZE", "AGE"], "{table}");
+    assert_eq!(&lines[1][..2], &["w1", "7"], "{table}");
+    // The CRD's own resource list shows up in kubectl's discovery.
+    let resources = k
+        .ok("guilder", &["api-resources", "--api-group=example.com"])
+        .await;
+    assert!(
+        resources.contains("widgets") && resources.contains("Widget"),
+        "{resources}"
+    );
+    k.ok("guilder", &["delete", "crd", "widgets.example.com"])
+        .await;
+}

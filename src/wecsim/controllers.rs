@@ -324,6 +324,7 @@ fn collect_garbage(
                 short_names: Vec::new(),
                 categories: Vec::new(),
                 status_subresource: false,
+                printer_columns: Vec::new(),
             });
             for (obj_ns, obj_name) in doomed {
                 ops::remove_now(cluster, &gone, &obj_ns, &obj_name);

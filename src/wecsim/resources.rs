@@ -25,6 +25,8 @@ pub struct ResourceDef {
     pub categories: Vec<String>,
     /// Whether `status` is a separate subresource (then the main resource ignores status writes).
     pub status_subresource: bool,
+    /// A CRD's `additionalPrinterColumns` (of its storage version): name, type, JSONPath.
+    pub printer_columns: Vec<(String, String, String)>,
 }
 
 impl ResourceDef {
@@ -70,6 +72,7 @@ impl ResourceDef {
         let mut versions = Vec::new();
         let mut status_subresource = false;
         let mut storage_first = None;
+        let mut printer_columns = Vec::new();
         for v in spec.get("versions")?.as_array()? {
             let name = v.get("name")?.as_str()?.to_string();
             if v.get("served").and_then(Value::as_bool) == Some(false) {
@@ -80,6 +83,20 @@ impl ResourceDef {
             }
             if v.get("storage").and_then(Value::as_bool) == Some(true) {
                 storage_first = Some(name.clone());
+                printer_columns = v
+                    .get("additionalPrinterColumns")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+                        Some((
+                            s("name")?,
+                            s("type").unwrap_or_else(|| "string".into()),
+                            s("jsonPath")?,
+                        ))
+                    })
+                    .collect();
             }
             versions.push(name);
         }
@@ -104,6 +121,7 @@ impl ResourceDef {
             short_names: strs(names.get("shortNames")),
             categories: strs(names.get("categories")),
             status_subresource,
+            printer_columns,
         })
     }
 }
@@ -349,6 +367,7 @@ pub fn builtins() -> Arc<Vec<Arc<ResourceDef>>> {
                             Vec::new()
                         },
                         status_subresource: status,
+                        printer_columns: Vec::new(),
                     })
                 },
             )

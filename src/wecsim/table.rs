@@ -155,6 +155,39 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
     }
 }
 
+/// Evaluates the simple JSONPaths printer columns use: `.spec.size`, `.status.items[0].name`.
+/// Anything fancier (filters, wildcards) prints empty, as a missing field would.
+fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = obj;
+    for part in path.trim_start_matches('.').split('.') {
+        let (field, index) = match part.split_once('[') {
+            Some((f, rest)) => (f, Some(rest.strip_suffix(']')?.parse::<usize>().ok()?)),
+            None => (part, None),
+        };
+        if !field.is_empty() {
+            cur = cur.get(field)?;
+        }
+        if let Some(i) = index {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur)
+}
+
+fn printer_cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
+    let mut out = vec![json!(str_at(obj, "name"))];
+    for (_, ty, path) in &def.printer_columns {
+        out.push(match json_path(obj, path) {
+            None | Some(Value::Null) => json!(""),
+            Some(Value::String(s)) if ty == "date" => json!(age(s)),
+            Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v.clone(),
+            Some(other) => json!(other.to_string()),
+        });
+    }
+    out.push(json!(age(str_at(obj, "creationTimestamp"))));
+    out
+}
+
 fn row(def: &ResourceDef, obj: &Value, include_object: &str) -> Value {
     let object = match include_object {
         "None" => Value::Null,
@@ -165,7 +198,12 @@ fn row(def: &ResourceDef, obj: &Value, include_object: &str) -> Value {
             "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
         }),
     };
-    json!({"cells": cells(def, obj), "object": object})
+    let cells = if def.printer_columns.is_empty() {
+        cells(def, obj)
+    } else {
+        printer_cells(def, obj)
+    };
+    json!({"cells": cells, "object": object})
 }
 
 /// A Table of the given objects.
@@ -176,7 +214,27 @@ pub fn render(
     cont: Option<&str>,
     include_object: &str,
 ) -> Value {
-    let defs: Vec<Value> = columns(def)
+    let cols: Vec<(String, String)> = if def.printer_columns.is_empty() {
+        columns(def)
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect()
+    } else {
+        std::iter::once(("Name".to_string(), "string".to_string()))
+            .chain(def.printer_columns.iter().map(|(n, t, _)| {
+                (
+                    n.clone(),
+                    if t == "date" {
+                        "string".into()
+                    } else {
+                        t.clone()
+                    },
+                )
+            }))
+            .chain(std::iter::once(("Age".to_string(), "string".to_string())))
+            .collect()
+    };
+    let defs: Vec<Value> = cols
         .into_iter()
         .map(|(n, ty)| {
             json!({
