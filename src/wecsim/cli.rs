@@ -43,6 +43,14 @@ pub struct WecsimArgs {
 
 /// Runs `gitstellar wecsim` until Ctrl-C or SIGTERM, then saves to the data dir.
 pub fn run(args: WecsimArgs) -> Result<(), WecsimError> {
+    // A no-op when the binary already set up logging; RUST_LOG=gitstellar=debug logs requests.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -304,10 +304,12 @@ async fn cluster_request(
         ));
     }
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    match route(&req, &segs, &shared) {
+    let resp = match route(&req, &segs, &shared) {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
-    }
+    };
+    tracing::debug!(cluster = %name, method = %req.method, path = %rest, status = resp.status().as_u16(), "request");
+    resp
 }
 
 fn not_found() -> ApiError {
