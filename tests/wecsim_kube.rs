@@ -699,6 +699,10 @@ async fn data_dir_persists_across_restarts() {
     let opts = SimOptions {
         clusters: vec!["keep".into()],
         data_dir: Some(dir.path().to_path_buf()),
+        behaviour: Behaviour {
+            ready_delay: Duration::from_millis(300),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let sim = Simulator::start(opts.clone()).await.unwrap();
@@ -713,9 +717,32 @@ async fn data_dir_persists_across_restarts() {
         .patch("before", &PatchParams::apply("t"), &Patch::Apply(before))
         .await
         .unwrap();
+    // A Deployment still rolling out when the simulator stops...
+    let deploys: Api<Deployment> = Api::namespaced(sim.client("keep").unwrap(), "default");
+    deploys
+        .patch(
+            "web",
+            &PatchParams::apply("t"),
+            &Patch::Apply(deployment("web", 2)),
+        )
+        .await
+        .unwrap();
     sim.shutdown().await.unwrap();
 
     let sim = Simulator::start(opts).await.unwrap();
+    // ...finishes after the restart.
+    let deploys: Api<Deployment> = Api::namespaced(sim.client("keep").unwrap(), "default");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(deploys, "web", |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.ready_replicas)
+                == Some(2)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(sim.client("keep").unwrap(), "default");
     let got = cms.get("saved").await.unwrap();
     assert_eq!(

@@ -141,24 +141,7 @@ pub fn after_commit(
                     json!({"startTime": started, "active": parallelism, "ready": parallelism})
                 });
                 tokio::time::sleep(delay).await;
-                set_status(&c, &d, &ns, &name, generation, |o| {
-                    let completions = o
-                        .pointer("/spec/completions")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1);
-                    let t = now();
-                    json!({
-                        "startTime": started,
-                        "completionTime": t,
-                        "succeeded": completions,
-                        "ready": 0,
-                        "terminating": 0,
-                        "conditions": [
-                            {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": t, "lastTransitionTime": t},
-                            {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": t, "lastTransitionTime": t},
-                        ],
-                    })
-                });
+                set_status(&c, &d, &ns, &name, generation, |o| job_done(o, &started));
             });
         }
         ("", "namespaces", EventType::Modified)
@@ -172,6 +155,87 @@ pub fn after_commit(
             });
         }
         _ => {}
+    }
+}
+
+fn job_done(job: &Value, started: &str) -> Value {
+    let completions = job
+        .pointer("/spec/completions")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let t = now();
+    json!({
+        "startTime": started,
+        "completionTime": t,
+        "succeeded": completions,
+        "ready": 0,
+        "terminating": 0,
+        "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": t, "lastTransitionTime": t},
+            {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": t, "lastTransitionTime": t},
+        ],
+    })
+}
+
+/// Restarts the simulated work a reloaded cluster had in flight, as a restarted controller
+/// manager would on its first resync: workloads not yet ready become ready, running Jobs
+/// complete, terminating namespaces are emptied.
+pub fn resync(cluster: &Arc<Cluster>) {
+    for def in cluster.builtins.iter() {
+        let objs: Vec<Value> = {
+            let st = cluster.lock();
+            match st.objects.get(def.key().as_str()) {
+                Some(m) => m.values().map(|c| c.value()).collect(),
+                None => continue,
+            }
+        };
+        for obj in objs {
+            let generation = obj
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let ns = str_at(&obj, "namespace").to_string();
+            let name = str_at(&obj, "name").to_string();
+            let (c, d) = (cluster.clone(), def.clone());
+            match (def.group.as_str(), def.plural.as_str()) {
+                ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => {
+                    let ready = obj
+                        .pointer("/status/observedGeneration")
+                        .and_then(Value::as_i64)
+                        == Some(generation)
+                        && workload_status(def, &obj, true).get("readyReplicas")
+                            == obj.pointer("/status/readyReplicas")
+                        && workload_status(def, &obj, true).get("numberReady")
+                            == obj.pointer("/status/numberReady");
+                    if ready || obj.pointer("/metadata/deletionTimestamp").is_some() {
+                        continue;
+                    }
+                    let delay = cluster.behaviour.ready_delay;
+                    spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        set_status(&c, &d, &ns, &name, generation, |o| {
+                            workload_status(&d, o, true)
+                        });
+                    });
+                }
+                ("batch", "jobs") if obj.pointer("/status/completionTime").is_none() => {
+                    let started = obj
+                        .pointer("/status/startTime")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(now);
+                    let delay = cluster.behaviour.job_duration;
+                    spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        set_status(&c, &d, &ns, &name, generation, |o| job_done(o, &started));
+                    });
+                }
+                ("", "namespaces") if obj.pointer("/metadata/deletionTimestamp").is_some() => {
+                    spawn(async move { empty_namespace(&c, &d, &name) });
+                }
+                _ => {}
+            }
+        }
     }
 }
 

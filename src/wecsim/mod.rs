@@ -184,7 +184,9 @@ impl Simulator {
                 Some(dir) => persist::load(dir, &cluster)?,
                 None => false,
             };
-            if !loaded {
+            if loaded {
+                controllers::resync(&cluster);
+            } else {
                 bootstrap(&cluster).map_err(|source| WecsimError::Bootstrap {
                     cluster: name.clone(),
                     source,
