@@ -1,9 +1,9 @@
 //! The HTTP front: one listener, one path prefix per cluster (`/clusters/<name>/...`), routing
 //! Kubernetes API paths to discovery, the verbs and watches, plus the admin endpoint for faults.
 
+use super::admin;
 use super::discovery;
 use super::error::{ApiError, Reason};
-use super::faults::FaultSettings;
 use super::managed::Sub;
 use super::ops::{self, ListOpts, PatchType, Preconditions, Target, WriteOpts};
 use super::scale;
@@ -37,12 +37,12 @@ pub struct Shared {
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/admin/clusters", get(admin_list))
+        .route("/admin/clusters", get(admin::admin_list))
         .route(
             "/admin/clusters/{name}/faults",
-            get(admin_get_faults)
-                .put(admin_put_faults)
-                .patch(admin_put_faults),
+            get(admin::admin_get_faults)
+                .put(admin::admin_put_faults)
+                .patch(admin::admin_put_faults),
         )
         .route("/clusters/{name}", any(cluster_root))
         .route("/clusters/{name}/{*rest}", any(cluster_request))
@@ -106,71 +106,15 @@ pub async fn serve(
     }
 }
 
-fn json_response<T: Serialize + ?Sized>(code: StatusCode, body: &T) -> Response {
+pub(super) fn json_response<T: Serialize + ?Sized>(code: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => error_response(&ApiError::new(Reason::InternalError, e.to_string())),
     }
 }
 
-fn error_response(err: &ApiError) -> Response {
+pub(super) fn error_response(err: &ApiError) -> Response {
     json_response(err.code(), &err.to_status())
-}
-
-async fn admin_list(State(shared): State<Arc<Shared>>) -> Response {
-    let list: Vec<Value> = shared
-        .clusters
-        .iter()
-        .map(|(name, c)| {
-            json!({
-                "name": name,
-                "server": format!("http://{}/clusters/{name}", shared.addr),
-                "faults": c.faults.get(),
-            })
-        })
-        .collect();
-    json_response(StatusCode::OK, &list)
-}
-
-async fn admin_get_faults(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
-    match shared.clusters.get(&name) {
-        Some(c) => json_response(StatusCode::OK, &c.faults.get()),
-        None => error_response(&ApiError::new(
-            Reason::NotFound,
-            format!("no cluster {name:?}"),
-        )),
-    }
-}
-
-async fn admin_put_faults(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Response {
-    let Some(c) = shared.clusters.get(&name) else {
-        return error_response(&ApiError::new(
-            Reason::NotFound,
-            format!("no cluster {name:?}"),
-        ));
-    };
-    // Fields left out keep their current value, so `{"down": true}` alone works.
-    let mut current = serde_json::to_value(c.faults.get()).unwrap_or(json!({}));
-    let patch: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return error_response(&ApiError::bad_request(format!("invalid JSON: {e}"))),
-    };
-    json_patch::merge(&mut current, &patch);
-    match serde_json::from_value::<FaultSettings>(current) {
-        Ok(s) => {
-            c.faults.set(s);
-            let rv = c.lock().rv;
-            c.wake(rv);
-            json_response(StatusCode::OK, &c.faults.get())
-        }
-        Err(e) => error_response(&ApiError::bad_request(format!(
-            "invalid fault settings: {e}"
-        ))),
-    }
 }
 
 async fn cluster_root(

@@ -11,6 +11,7 @@
 //! Use it from tests through [`Simulator`], or from the command line as `gitstellar wecsim`
 //! ([`WecsimArgs`], [`run`]).
 
+mod admin;
 mod cli;
 mod controllers;
 mod discovery;
@@ -27,6 +28,7 @@ mod scale;
 mod selectors;
 mod store;
 mod table;
+mod validate;
 mod watch;
 
 pub use cli::{WecsimArgs, run};
@@ -79,16 +81,6 @@ pub struct Simulator {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     saver: Option<tokio::task::JoinHandle<()>>,
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }
 
 /// Creates what a fresh cluster has: the system namespaces and one Ready node.
@@ -154,7 +146,7 @@ impl Simulator {
     pub async fn start(opts: SimOptions) -> Result<Simulator, WecsimError> {
         let mut seen = std::collections::BTreeSet::new();
         for name in &opts.clusters {
-            if !valid_name(name) || !seen.insert(name.clone()) {
+            if !validate::is_dns_label(name) || !seen.insert(name.clone()) {
                 return Err(WecsimError::ClusterName(name.clone()));
             }
         }
