@@ -357,6 +357,10 @@ async fn get_watch_prints_events() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_in_process(dir.path()).await;
     let k = Kubectl::new(dir.path());
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client("guilder").unwrap(), "default");
+    let marker: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "marker"}})).unwrap();
+    cms.create(&PostParams::default(), &marker).await.unwrap();
     let mut child = k
         .command(
             "guilder",
@@ -374,13 +378,21 @@ async fn get_watch_prints_events() {
         .spawn()
         .expect("kubectl must be installed and on PATH");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-
-    let cms: Api<ConfigMap> = Api::namespaced(sim.client("guilder").unwrap(), "default");
+    // kubectl lists, prints, then watches from the list's resourceVersion: once the marker is
+    // printed, every later change reaches it through the watch.
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("kubectl get -w printed nothing for 20s")
+            .unwrap()
+            .expect("kubectl get -w ended");
+        if line.contains("marker") {
+            break;
+        }
+    }
     let cm: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "watched"}, "data": {"a": "1"}}))
             .unwrap();
-    // Give kubectl time to start watching; events before that arrive as the initial list.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     cms.create(&PostParams::default(), &cm).await.unwrap();
     cms.patch(
         "watched",
