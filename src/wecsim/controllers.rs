@@ -20,6 +20,9 @@ pub fn admit(cluster: &Cluster, def: &ResourceDef, obj: &mut Value, old: Option<
                 obj["spec"] = json!({"finalizers": ["kubernetes"]});
             }
         }
+        ("", "secrets") if obj.get("type").is_none_or(Value::is_null) => {
+            obj["type"] = json!("Opaque");
+        }
         ("", "services") => {
             let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
                 obj["spec"] = json!({});

@@ -248,30 +248,6 @@ pub fn openapi_v2_json() -> Value {
     })
 }
 
-/// The same empty document in the protobuf form (gnostic `openapi.v2.Document`) that older
-/// kubectl insists on. Three fields hardly justify a protobuf code generator:
-/// `swagger` (1), `info` (2: `title` 1, `version` 2) and an empty `paths` (8).
-pub fn openapi_v2_protobuf() -> Vec<u8> {
-    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
-        out.push((number << 3) | 2);
-        let mut len = bytes.len();
-        while len >= 0x80 {
-            out.push((len as u8 & 0x7f) | 0x80);
-            len >>= 7;
-        }
-        out.push(len as u8);
-        out.extend_from_slice(bytes);
-    }
-    let mut info = Vec::new();
-    field(&mut info, 1, b"Kubernetes (wecsim)");
-    field(&mut info, 2, b"v1.33.0");
-    let mut doc = Vec::new();
-    field(&mut doc, 1, b"2.0");
-    field(&mut doc, 2, &info);
-    field(&mut doc, 8, &[]);
-    doc
-}
-
 /// The content type of aggregated discovery (`apidiscovery.k8s.io/v2`).
 pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 

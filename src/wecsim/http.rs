@@ -6,6 +6,7 @@ use super::discovery;
 use super::error::{ApiError, Reason};
 use super::managed::Sub;
 use super::ops::{self, ListOpts, PatchType, Preconditions, Target, WriteOpts};
+use super::protobuf;
 use super::scale;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::store::Cluster;
@@ -230,7 +231,7 @@ async fn cluster_request(
     let query = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
-    let req = Req {
+    let mut req = Req {
         cluster,
         method,
         headers,
@@ -238,8 +239,17 @@ async fn cluster_request(
         body,
         prefix: format!("/clusters/{name}"),
     };
-    let ct = req.header(header::CONTENT_TYPE);
-    if !req.body.is_empty() && (ct.contains("protobuf") || ct.contains("cbor")) {
+    let ct = req.header(header::CONTENT_TYPE).to_string();
+    if !req.body.is_empty() && ct.starts_with("application/vnd.kubernetes.protobuf") {
+        // Decoded once here, so everything after sees the JSON it stands for.
+        match protobuf::decode(&req.body).and_then(|obj| {
+            serde_json::to_vec(&obj)
+                .map_err(|e| ApiError::new(Reason::InternalError, e.to_string()))
+        }) {
+            Ok(json) => req.body = Bytes::from(json),
+            Err(e) => return error_response(&e),
+        }
+    } else if !req.body.is_empty() && (ct.contains("protobuf") || ct.contains("cbor")) {
         return error_response(&ApiError::new(
             Reason::UnsupportedMediaType,
             format!(
@@ -321,7 +331,7 @@ fn route(req: &Req, segs: &[&str], shared: &Shared) -> Result<Response, ApiError
                         header::CONTENT_TYPE,
                         "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
                     )],
-                    discovery::openapi_v2_protobuf(),
+                    protobuf::openapi_v2(),
                 )
                     .into_response());
             }

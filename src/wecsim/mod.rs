@@ -23,6 +23,7 @@ mod kubeconfig;
 mod managed;
 mod ops;
 mod persist;
+mod protobuf;
 mod resources;
 mod scale;
 mod selectors;
