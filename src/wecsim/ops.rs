@@ -466,8 +466,14 @@ fn finish_update(
         json!(str_at(old, "resourceVersion")),
     );
     if sub == Sub::Main {
-        let skip = ["metadata", "status", "apiVersion", "kind"];
-        if without(old, &skip) != without(&new, &skip) {
+        // Without a status subresource, status is part of what the generation counts, as for
+        // custom resources on a real server.
+        let skip: &[&str] = if t.def.status_subresource {
+            &["metadata", "status", "apiVersion", "kind"]
+        } else {
+            &["metadata", "apiVersion", "kind"]
+        };
+        if without(old, skip) != without(&new, skip) {
             let generation = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
