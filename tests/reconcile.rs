@@ -795,7 +795,7 @@ fn scale_1000_wecs_by_1000_objects() {
         .snapshot(source.resolve("HEAD").expect("HEAD"))
         .expect("read");
     let plan = gitstellar::plan::compute(&snapshot);
-    let boxes = gitstellar::mailbox::build(&plan, &snapshot.resources).expect("mailboxes");
+    let boxes = gitstellar::mailbox::build(&plan).expect("mailboxes");
     let mut stream: Vec<u8> = Vec::new();
     let mut marks: std::collections::HashMap<usize, usize> = Default::default();
     let mut objects = 0usize;

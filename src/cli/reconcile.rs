@@ -184,7 +184,7 @@ fn reconcile(
     let resolution = placement::resolve(&snapshot);
     let plan = plan::compute_resolved(&snapshot, &resolution);
     tracing::info!(elapsed = ?started.elapsed(), "computed the plan");
-    let mailboxes = mailbox::build(&plan, &snapshot.resources)?;
+    let mailboxes = mailbox::build(&plan)?;
     tracing::info!(elapsed = ?started.elapsed(), "rendered the mailboxes");
     let mut problems: Vec<Problem> = plan.problems.clone();
     problems.extend(mailboxes.problems.iter().cloned());

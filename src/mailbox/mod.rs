@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::model::{
     ClusterScopeDownsyncResource, EDGE_API_VERSION, NamespaceAndNames, NamespaceScope,
-    NamespacedObjects, ObjectId, Problem, ResourceTable, SyncerConfigSpec, UpsyncSet,
+    NamespacedObjects, ObjectId, Problem, SyncerConfigSpec, UpsyncSet,
 };
 use crate::plan::{Destination, PlacedObject, Plan};
 use crate::repo::write::{Changes, Files, valid_component};
@@ -101,11 +101,11 @@ struct ConfigKey {
 }
 
 /// Renders every WEC's mailbox.
-pub fn build(plan: &Plan, resources: &ResourceTable) -> Result<Mailboxes, MailboxError> {
+pub fn build(plan: &Plan) -> Result<Mailboxes, MailboxError> {
     let mut out = Mailboxes::default();
     // Rendered objects by the address of their (shared) value.
     let t0 = std::time::Instant::now();
-    let rendered = render_all(plan, resources)?;
+    let rendered = render_all(plan)?;
     tracing::debug!(elapsed = ?t0.elapsed(), objects = rendered.len(), "rendered the distinct objects");
     // SyncerConfigs by a digest of what they are computed from: WECs that get the same objects
     // (customized or not) and rules share one rendering and one blob.
@@ -138,7 +138,7 @@ pub fn build(plan: &Plan, resources: &ResourceTable) -> Result<Mailboxes, Mailbo
                 continue;
             };
             let Some(path) = &r.path else {
-                bad_paths.insert((placed.wds.clone(), placed.id.to_string()));
+                bad_paths.insert((placed.wds.to_string(), placed.id.to_string()));
                 continue;
             };
             entries.push((path.clone(), r.yaml.clone()));
@@ -174,10 +174,7 @@ pub fn build(plan: &Plan, resources: &ResourceTable) -> Result<Mailboxes, Mailbo
 
 /// Renders every distinct object of the plan once (objects shared across WECs are one value in
 /// the plan), on every core. Keyed by the address of the shared value.
-fn render_all(
-    plan: &Plan,
-    resources: &ResourceTable,
-) -> Result<HashMap<usize, Rendered>, MailboxError> {
+fn render_all(plan: &Plan) -> Result<HashMap<usize, Rendered>, MailboxError> {
     let mut seen: HashSet<usize> = HashSet::new();
     let mut distinct: Vec<&PlacedObject> = Vec::new();
     for dest in plan.destinations.values() {
@@ -201,7 +198,7 @@ fn render_all(
                     part.iter()
                         .map(|p| {
                             let key = Arc::as_ptr(&p.object) as usize;
-                            render_object(&p.object, &p.id, resources).map(|r| (key, r))
+                            render_object(&p.object, &p.id, &p.resource, &p.wds).map(|r| (key, r))
                         })
                         .collect::<Part>()
                 })
@@ -250,17 +247,29 @@ fn id_is_path_safe(id: &ObjectId) -> bool {
         && valid_component(&id.name)
 }
 
+/// One object's mailbox file. It carries `gitstellar.io/origin` (its WDS and identity: the same in
+/// every mailbox, so the file is still shared), which a pull-mode agent needs to mark what it
+/// applies; the instance label is added only when applying.
 fn render_object(
     value: &Value,
     id: &ObjectId,
-    resources: &ResourceTable,
+    resource: &str,
+    wds: &str,
 ) -> Result<Rendered, MailboxError> {
-    let yaml = to_yaml(value, &id.to_string())?;
-    let resource = match resources.get(&id.group, &id.kind) {
-        Some(info) => info.resource.clone(),
-        // The model reports unmapped kinds and leaves their objects out; this is a fallback only.
-        None => format!("{}s", id.kind.to_lowercase()),
-    };
+    let mut value = value.clone();
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.insert(
+                crate::sync::ORIGIN.into(),
+                Value::from(crate::sync::desired::origin_of(wds, id)),
+            );
+        }
+    }
+    let yaml = to_yaml(&value, &id.to_string())?;
+    let resource = resource.to_string();
     let version = value
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -422,15 +431,16 @@ mod tests {
         PlacedObject {
             wds: "w".into(),
             also_from: vec![],
-            placements: vec!["ep".into()],
+            placements: vec!["ep".to_string()].into(),
             create_only: false,
             want_singleton_reported_state: false,
-            id: ObjectId {
+            id: Arc::new(ObjectId {
                 group: group.into(),
                 kind: kind.into(),
                 namespace: ns.map(str::to_string),
                 name: name.into(),
-            },
+            }),
+            resource: format!("{}s", kind.to_lowercase()).into(),
             object: Arc::new(value),
         }
     }
@@ -462,7 +472,7 @@ mod tests {
         }
         plan.destinations
             .insert("empty".into(), Destination::default());
-        let boxes = build(&plan, &ResourceTable::builtin()).expect("renders");
+        let boxes = build(&plan).expect("renders");
         let one = &boxes.wecs["one"];
         let two = &boxes.wecs["two"];
         let path = "objects/apps/Deployment/a/d.yaml";

@@ -857,7 +857,7 @@ fn upsync_rules_of_the_same_edge_placement_take_precedence() {
         .iter()
         .find(|o| o.id.to_string() == "core/ConfigMap/app/x")
         .expect("x placed");
-    assert_eq!(placed.placements, ["miss", "plain"]);
+    assert_eq!(&*placed.placements, ["miss", "plain"]);
 }
 
 const CRONTAB_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
@@ -1117,7 +1117,7 @@ proptest! {
         let mut actual: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
         for (wec, dest) in &plan.destinations {
             for o in &dest.objects {
-                let key = (o.wds.clone(), o.id.name.clone(), wec.clone());
+                let key = (o.wds.to_string(), o.id.name.clone(), wec.clone());
                 prop_assert!(!actual.contains_key(&key), "{:?} placed twice", key);
                 actual.insert(key, o.placements.iter().cloned().collect());
             }

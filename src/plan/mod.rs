@@ -76,21 +76,25 @@ pub struct Destination {
 #[serde(rename_all = "camelCase")]
 pub struct PlacedObject {
     /// The WDS it comes from (the first, by name, when several hold the same object).
-    pub wds: String,
+    pub wds: Arc<str>,
     /// Other WDSes that hold an identical object for this WEC.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub also_from: Vec<String>,
-    /// The EdgePlacements (of `wds`) that select it for this WEC, sorted.
-    pub placements: Vec<String>,
+    pub also_from: Vec<Arc<str>>,
+    /// The EdgePlacements (of `wds`) that select it for this WEC, sorted. Shared by every WEC
+    /// that the same EdgePlacements send it to.
+    pub placements: Arc<[String]>,
     /// Created once, never updated or deleted (`edge.kubestellar.io/downsync-overwrite: "false"`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub create_only: bool,
     /// Some selecting EdgePlacement wants singleton reported state.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub want_singleton_reported_state: bool,
-    /// Identity.
+    /// Identity (shared by every WEC the object goes to).
     #[serde(skip)]
-    pub id: ObjectId,
+    pub id: Arc<ObjectId>,
+    /// Lowercase plural resource name (`configmaps`), as the WDS maps the kind.
+    #[serde(skip)]
+    pub resource: Arc<str>,
     /// The object as delivered: customized, server-set fields removed, `edge.kubestellar.io/projected` set.
     pub object: Arc<Value>,
 }
@@ -321,22 +325,36 @@ fn place_object(
     };
     let base = Arc::new(project(&object.value));
     let create_only = object.meta.annotated(DOWNSYNC_OVERWRITE, "false");
+    let id = Arc::new(object.id.clone());
+    let resource: Arc<str> = Arc::from(object.resource.as_str());
+    let wds_name: Arc<str> = Arc::from(wds.name.as_str());
+    // Most objects reach many WECs through the same EdgePlacements: share one list per set.
+    let mut placement_lists: HashMap<Vec<usize>, Arc<[String]>> = HashMap::new();
     let customized = recipe.expand || recipe.customizer.is_some();
     let mut cache: HashMap<Vec<Option<String>>, Result<Arc<Value>, String>> = HashMap::new();
     let mut failures: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for group in pairs.chunk_by(|a, b| a.0 == b.0) {
         let d = group[0].0;
         let wec = &resolution.wecs[d];
-        let mut placements: Vec<String> = group
-            .iter()
-            .map(|&(_, p)| {
-                wds.edge_placements[resolution.placements[p].index]
-                    .meta
-                    .name
-                    .clone()
+        let mut indices: Vec<usize> = group.iter().map(|&(_, p)| p).collect();
+        indices.dedup();
+        let placements = placement_lists
+            .entry(indices)
+            .or_insert_with_key(|indices| {
+                let mut names: Vec<String> = indices
+                    .iter()
+                    .map(|&p| {
+                        wds.edge_placements[resolution.placements[p].index]
+                            .meta
+                            .name
+                            .clone()
+                    })
+                    .collect();
+                names.sort();
+                names.dedup();
+                names.into()
             })
-            .collect();
-        placements.dedup();
+            .clone();
         let want_singleton = group.iter().any(|&(_, p)| {
             wds.edge_placements[resolution.placements[p].index]
                 .spec
@@ -379,12 +397,13 @@ fn place_object(
             rank,
             w,
             PlacedObject {
-                wds: wds.name.clone(),
+                wds: wds_name.clone(),
                 also_from: Vec::new(),
                 placements,
                 create_only,
                 want_singleton_reported_state: want_singleton,
-                id: object.id.clone(),
+                id: id.clone(),
+                resource: resource.clone(),
                 object: value,
             },
         ));
@@ -492,7 +511,7 @@ fn merge_sources(
                     .map(|o| o.file.clone())
                     .unwrap_or_default();
                 problems.push(Problem::new(
-                    &placed.wds,
+                    &*placed.wds,
                     file,
                     placed.id.to_string(),
                     format!(

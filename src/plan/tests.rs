@@ -133,16 +133,16 @@ fn or_across_edge_placements_lists_every_selecting_placement() {
         ["core/ConfigMap/ns/gold-only", "core/ConfigMap/ns/shared"]
     );
     assert_eq!(
-        placed(&plan, "a", "core/ConfigMap/ns/shared").placements,
+        &*placed(&plan, "a", "core/ConfigMap/ns/shared").placements,
         ["e1", "e2"]
     );
     assert_eq!(
-        placed(&plan, "a", "core/ConfigMap/ns/gold-only").placements,
+        &*placed(&plan, "a", "core/ConfigMap/ns/gold-only").placements,
         ["e2"]
     );
     assert_eq!(ids(&plan, "b"), ["core/ConfigMap/ns/shared"]);
     assert_eq!(
-        placed(&plan, "b", "core/ConfigMap/ns/shared").placements,
+        &*placed(&plan, "b", "core/ConfigMap/ns/shared").placements,
         ["e1"]
     );
     assert!(
@@ -319,7 +319,7 @@ type: Opaque
     assert!(placed(&plan, "a", "core/Secret/ns/overwritten").want_singleton_reported_state);
     assert!(!placed(&plan, "b", "core/Secret/ns/overwritten").want_singleton_reported_state);
     assert_eq!(
-        placed(&plan, "a", "core/Secret/ns/overwritten").placements,
+        &*placed(&plan, "a", "core/Secret/ns/overwritten").placements,
         ["all", "one"]
     );
 }
@@ -497,10 +497,13 @@ fn same_identity_from_two_wdses_merges_when_identical_else_first_wds_wins() {
         ["core/ConfigMap/ns/differs", "core/ConfigMap/ns/same"]
     );
     let same = placed(&plan, "a", "core/ConfigMap/ns/same");
-    assert_eq!(same.wds, "alpha");
-    assert_eq!(same.also_from, ["beta"]);
+    assert_eq!(&*same.wds, "alpha");
+    assert_eq!(
+        same.also_from.iter().map(|w| &**w).collect::<Vec<_>>(),
+        ["beta"]
+    );
     let differs = placed(&plan, "a", "core/ConfigMap/ns/differs");
-    assert_eq!(differs.wds, "alpha");
+    assert_eq!(&*differs.wds, "alpha");
     assert!(differs.also_from.is_empty());
     assert_eq!(
         differs.object.pointer("/data/k"),
@@ -989,7 +992,10 @@ fn merged_copies_or_their_singleton_bits() {
     ]);
     let plan = compute(&s);
     let same = placed(&plan, "a", "core/ConfigMap/ns/same");
-    assert_eq!(same.wds, "alpha");
-    assert_eq!(same.also_from, ["beta"]);
+    assert_eq!(&*same.wds, "alpha");
+    assert_eq!(
+        same.also_from.iter().map(|w| &**w).collect::<Vec<_>>(),
+        ["beta"]
+    );
     assert!(same.want_singleton_reported_state);
 }

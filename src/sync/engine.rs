@@ -40,8 +40,8 @@ impl Mailbox {
             .objects
             .iter()
             .map(|p| Desired {
-                id: p.id.clone(),
-                wds: p.wds.clone(),
+                id: (*p.id).clone(),
+                wds: p.wds.to_string(),
                 create_only: p.create_only,
                 object: (*p.object).clone(),
             })
@@ -81,7 +81,11 @@ impl Mailbox {
                         .cloned()
                         .unwrap_or_default();
                     for scope in scopes {
-                        if scope.get("group").and_then(Value::as_str).unwrap_or("").is_empty()
+                        if scope
+                            .get("group")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .is_empty()
                             && scope.get("resource").and_then(Value::as_str) == Some("namespaces")
                         {
                             let names = scope
