@@ -58,6 +58,106 @@ pub struct SourceArgs {
     pub worktree: bool,
 }
 
+/// How push mode reaches and syncs the WECs (shared by the commands that sync).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncArgs {
+    /// After writing the refs, sync every WEC that can be reached (push mode).
+    #[arg(long)]
+    pub sync: bool,
+    /// A kubeconfig with one context per WEC, named after its SyncTarget (default: $KUBECONFIG,
+    /// then ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// How many WECs are synced at once.
+    #[arg(long, default_value_t = 16)]
+    pub sync_concurrency: usize,
+    /// Sync only the WECs whose mailbox changed since their last clean sync (drift in the others
+    /// is then left for the next full sync).
+    #[arg(long)]
+    pub changed_only: bool,
+    /// The name of this gitstellar instance: the value of the `gitstellar.io/managed-by` label.
+    #[arg(long, default_value = "gitstellar")]
+    pub instance: String,
+}
+
+/// What a push-mode sync did.
+pub struct SyncPass {
+    /// One report per WEC synced.
+    pub reports: Vec<crate::sync::SyncReport>,
+    /// What happened to the `gitstellar/reported/<wec>` refs.
+    pub recorded: Vec<(String, crate::repo::write::RefOutcome)>,
+}
+
+impl SyncPass {
+    /// Whether every WEC was reached and took every object.
+    pub fn is_clean(&self) -> bool {
+        self.reports.iter().all(crate::sync::SyncReport::is_clean)
+    }
+
+    /// One line per WEC.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for r in &self.reports {
+            match &r.error {
+                Some(e) => out.push_str(&format!("unreachable {}: {e}\n", r.wec)),
+                None => {
+                    let counts: Vec<String> =
+                        r.counts().iter().map(|(k, v)| format!("{v} {k}")).collect();
+                    out.push_str(&format!(
+                        "synced {}: {}\n",
+                        r.wec,
+                        if counts.is_empty() {
+                            "nothing to do".into()
+                        } else {
+                            counts.join(", ")
+                        }
+                    ));
+                    for o in r
+                        .objects
+                        .iter()
+                        .filter(|o| o.outcome == crate::sync::Outcome::Failed)
+                    {
+                        out.push_str(&format!(
+                            "  failed {}: {}\n",
+                            o.object,
+                            o.message.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Syncs the WECs of `repo`'s mailboxes and records the outcomes (push mode).
+pub(crate) fn sync_pass(
+    repo: &git2::Repository,
+    revision: &str,
+    args: &SyncArgs,
+) -> anyhow::Result<SyncPass> {
+    use crate::sync::fleet;
+    let access = fleet::ClusterAccess::from_kubeconfig(args.kubeconfig.as_deref())?;
+    let (mailboxes, departed) = fleet::pending_mailboxes(repo, args.changed_only)?;
+    let options = fleet::FleetOptions {
+        sync: crate::sync::SyncOptions {
+            instance: args.instance.clone(),
+            ..Default::default()
+        },
+        concurrency: args.sync_concurrency,
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let reports = runtime.block_on(fleet::sync_fleet(&access, mailboxes, &options));
+    let finished = fleet::record(repo, &reports, &departed, revision)?;
+    Ok(SyncPass {
+        reports,
+        recorded: finished.outcomes,
+    })
+}
+
 /// How a command that ran to the end went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

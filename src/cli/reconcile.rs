@@ -41,6 +41,8 @@ pub struct ReconcileArgs {
     /// Where bare caches of remote repositories are kept (only with a URL).
     #[arg(long, env = "GITSTELLAR_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    sync: super::SyncArgs,
 }
 
 /// What one pass did.
@@ -60,17 +62,34 @@ pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Outcome> {
     let source = SourceRepo::open(std::path::Path::new(&args.repo))?;
     let (report, leftovers) = reconcile(&source, args.branch.as_deref(), args.rev.as_deref())?;
     leftovers.leave();
-    finish(&report, "")
+    let synced = match args.sync.sync {
+        true => Some(super::sync_pass(
+            source.repository(),
+            &report.revision,
+            &args.sync,
+        )?),
+        false => None,
+    };
+    finish(&report, synced.as_ref(), "")
 }
 
-fn finish(report: &Report, extra: &str) -> anyhow::Result<Outcome> {
+fn finish(
+    report: &Report,
+    synced: Option<&super::SyncPass>,
+    extra: &str,
+) -> anyhow::Result<Outcome> {
     let mut text = render(report);
+    let mut trouble = report.problems > 0;
+    if let Some(synced) = synced {
+        text.push_str(&synced.render());
+        trouble |= !synced.is_clean();
+    }
     text.push_str(extra);
     super::print(&text).context("writing the report to stdout")?;
-    Ok(if report.problems == 0 {
-        Outcome::Clean
-    } else {
+    Ok(if trouble {
         Outcome::Problems
+    } else {
+        Outcome::Clean
     })
 }
 
@@ -95,13 +114,26 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
                 .map(str::to_string)
         });
         let (report, leftovers) = reconcile(&source, branch.as_deref(), args.rev.as_deref())?;
+        let synced = match args.sync.sync {
+            true => Some(super::sync_pass(
+                source.repository(),
+                &report.revision,
+                &args.sync,
+            )?),
+            false => None,
+        };
         if !args.push {
             leftovers.leave();
-            return finish(&report, "");
+            return finish(&report, synced.as_ref(), "");
         }
+        let recorded = synced
+            .as_ref()
+            .map(|s| s.recorded.as_slice())
+            .unwrap_or_default();
         let pushes: Vec<RefPush> = report
             .outcomes
             .iter()
+            .chain(recorded)
             .filter_map(|(name, outcome)| match outcome {
                 RefOutcome::Updated { commit, .. } => Some((name.clone(), Some(*commit))),
                 RefOutcome::Deleted => Some((name.clone(), None)),
@@ -111,7 +143,11 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
         let rejected = cache.push(&pushes)?;
         if rejected.is_empty() {
             leftovers.leave();
-            return finish(&report, &format!("pushed {} refs to {url}\n", pushes.len()));
+            return finish(
+                &report,
+                synced.as_ref(),
+                &format!("pushed {} refs to {url}\n", pushes.len()),
+            );
         }
         tracing::warn!(
             attempt,

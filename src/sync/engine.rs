@@ -167,7 +167,7 @@ impl Default for SyncOptions {
 }
 
 /// What happened to one object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
     /// Applied (created or updated).
@@ -185,30 +185,31 @@ pub enum Outcome {
 }
 
 /// The outcome for one object, with the API server's message when there is one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ObjectReport {
     /// `group/Kind/namespace/name`.
     pub object: String,
     /// What happened.
     pub outcome: Outcome,
     /// Why, when it is not plain success.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
 /// The outcome of one sync of one WEC.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     /// The WEC.
     pub wec: String,
     /// The mailbox commit applied (or attempted).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox_commit: Option<String>,
     /// Set when the WEC as a whole could not be synced (unreachable): nothing below is complete.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Per object, sorted.
+    #[serde(default)]
     pub objects: Vec<ObjectReport>,
 }
 

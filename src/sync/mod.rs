@@ -11,6 +11,7 @@ pub mod drift;
 
 pub mod cluster;
 pub mod engine;
+pub mod fleet;
 
 pub use cluster::{Cluster, ClusterError, KubeCluster};
 pub use desired::{Desired, FIELD_MANAGER, Inventory, InventoryEntry, MANAGED_BY, ORIGIN, Phase};
