@@ -9,6 +9,10 @@ use serde_json::Value;
 const MAILBOX: &str = "refs/heads/gitstellar/mailbox/";
 const STATUS: &str = "refs/heads/gitstellar/status";
 
+mod common;
+
+use common::GitDaemon;
+
 fn git_cmd(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
@@ -873,58 +877,6 @@ fn scale_1000_wecs_by_1000_objects() {
             .last()
             .unwrap_or("")
     );
-}
-
-/// `git daemon` serving a directory on loopback, with push enabled; killed when dropped.
-struct GitDaemon {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn start(base: &Path) -> GitDaemon {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = git_cmd(base)
-            .args([
-                "daemon",
-                "--reuseaddr",
-                "--export-all",
-                "--enable=receive-pack",
-                "--informative-errors",
-                "--listen=127.0.0.1",
-            ])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git daemon");
-        let daemon = GitDaemon { child, port };
-        // Wait until it accepts connections (readiness, not a timed assertion).
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return daemon;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("git daemon did not start on port {port}");
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A bare "origin" holding example1, beside the fixture's work repo.

@@ -1,6 +1,7 @@
 //! The command line (design §7): clap parses, each subcommand turns its arguments into library
 //! calls, and the outcome becomes an exit code (0 clean, 1 the repo has problems, 2 usage or I/O).
 
+mod agent;
 mod plan;
 mod reconcile;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// One pass: write every WEC's mailbox and the status branch into the repository.
     Reconcile(reconcile::ReconcileArgs),
+    /// Pull mode: sync one WEC from its mailbox ref, and push what was done back to git.
+    Agent(agent::AgentArgs),
     /// Serve simulated workload execution clusters (a Kubernetes API per cluster) for tests and demos.
     Wecsim(crate::wecsim::WecsimArgs),
 }
@@ -182,6 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Reconcile(args) => reconcile::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Wecsim(args) => {
             crate::wecsim::run(args)?;
             Ok(Outcome::Clean)

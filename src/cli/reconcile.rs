@@ -18,7 +18,7 @@ use crate::model::Problem;
 use crate::placement;
 use crate::plan;
 use crate::repo::SourceRepo;
-use crate::repo::write::remote::{self, RefPush, RemoteCache};
+use crate::repo::remote::{self, RefPush, RemoteCache};
 use crate::repo::write::{self, RefOutcome, RefWriter};
 use crate::status;
 

@@ -4,6 +4,7 @@
 //! layout) and a revision. Output: the [`SourceFile`]s of the layout root at that revision (or in
 //! the working tree), which [`crate::model::load`] turns into a [`Snapshot`].
 
+pub mod remote;
 pub mod write;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@
 pub mod desired;
 pub mod drift;
 
+pub mod agent;
 pub mod cluster;
 pub mod engine;
 pub mod fleet;

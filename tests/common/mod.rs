@@ -342,3 +342,59 @@ pub fn problems(plan: &Value) -> Vec<Value> {
         .cloned()
         .unwrap_or_else(|| panic!("no problems list in {plan:#}"))
 }
+
+/// `git daemon` serving a directory on loopback, with push enabled; killed when dropped.
+pub struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    /// Starts a daemon serving every repository under `base`.
+    pub fn start(base: &Path) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut cmd = Command::new("git");
+        git_env(cmd.current_dir(base));
+        let child = cmd
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                "--informative-errors",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        let daemon = GitDaemon { child, port };
+        // Wait until it accepts connections (readiness, not a timed assertion).
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return daemon;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("git daemon did not start on port {port}");
+    }
+
+    /// The URL of repository `repo` (relative to the base).
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,392 @@
+//! Remotes: a `--repo URL` is mirrored in a local bare cache (fetch), reconciled there, and the
+//! gitstellar refs that moved are pushed back; a push the remote rejects because a ref moved there
+//! means fetch, recompute, retry.
+//!
+//! Credentials come from `GITSTELLAR_GIT_TOKEN` (https), the git credential helper (https), the ssh
+//! agent or a key file (`GITSTELLAR_SSH_KEY`, else `~/.ssh/id_ed25519` or `~/.ssh/id_rsa`). They
+//! are never stored in the cache's configuration, and errors are scrubbed of them.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use git2::{
+    AutotagOption, Cred, CredentialType, ErrorCode, FetchOptions, FetchPrune, Oid, PushOptions,
+    RemoteCallbacks, Repository,
+};
+use sha2::{Digest, Sha256};
+
+/// The environment variable holding an https token.
+pub const TOKEN_ENV: &str = "GITSTELLAR_GIT_TOKEN";
+/// The environment variable naming an ssh private key file.
+pub const SSH_KEY_ENV: &str = "GITSTELLAR_SSH_KEY";
+
+/// Why talking to a remote failed (every message is scrubbed of credentials).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The cache directory could not be made or opened.
+    #[error("cache {path}: {message}")]
+    Cache {
+        /// The cache repository.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Fetching failed.
+    #[error("fetching from {url}: {message}")]
+    Fetch {
+        /// The remote, redacted.
+        url: String,
+        /// Why, scrubbed.
+        message: String,
+    },
+    /// Pushing failed (other than a rejection because a ref moved).
+    #[error("pushing to {url}: {message}")]
+    Push {
+        /// The remote, redacted.
+        url: String,
+        /// Why, scrubbed.
+        message: String,
+    },
+}
+
+/// What [`RemoteCache::fetch_refs`] found.
+#[derive(Clone, Debug, Default)]
+pub struct FetchedRefs {
+    /// Each ref asked for, and its value on the remote (`None`: the remote does not have it).
+    pub refs: std::collections::BTreeMap<String, Option<Oid>>,
+    /// Bytes of pack data received.
+    pub received_bytes: usize,
+}
+
+/// A ref to push: its new value, or `None` to delete it.
+pub type RefPush = (String, Option<Oid>);
+
+/// A remote repository and its local bare cache.
+pub struct RemoteCache {
+    url: String,
+    path: PathBuf,
+    /// Held (locked) while the cache is in use.
+    _lock: std::fs::File,
+}
+
+impl RemoteCache {
+    /// Opens (creating it when needed) the cache of `url` under `cache_root`, waiting for any
+    /// other process using it.
+    pub fn open(url: &str, cache_root: &Path) -> Result<RemoteCache, RemoteError> {
+        let redacted = redact_url(url);
+        let digest = Sha256::digest(redacted.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let last: String = redacted
+            .trim_end_matches('/')
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or("repo")
+            .trim_end_matches(".git")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(40)
+            .collect();
+        let path = cache_root.join(format!("{last}-{hex}.git"));
+        let lock_path = cache_root.join(format!("{last}-{hex}.lock"));
+        let cache_error = |e: &dyn std::fmt::Display| RemoteError::Cache {
+            path: path.clone(),
+            message: scrub(&e.to_string(), url),
+        };
+        // One pass at a time per cache (fetches into one repository would collide); the OS
+        // releases the lock when the process ends, however it ends.
+        std::fs::create_dir_all(cache_root).map_err(|e| cache_error(&e))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| cache_error(&e))?;
+        lock.lock().map_err(|e| cache_error(&e))?;
+        let cache = RemoteCache {
+            url: url.to_string(),
+            path,
+            _lock: lock,
+        };
+        if Repository::open_bare(&cache.path).is_err() {
+            std::fs::create_dir_all(&cache.path).map_err(|e| cache.cache_error(&e))?;
+            Repository::init_bare(&cache.path).map_err(|e| cache.cache_error(&e))?;
+        }
+        Ok(cache)
+    }
+
+    /// The cache repository's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The remote, with any credentials removed.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    fn cache_error(&self, e: &dyn std::fmt::Display) -> RemoteError {
+        RemoteError::Cache {
+            path: self.path.clone(),
+            message: scrub(&e.to_string(), &self.url),
+        }
+    }
+
+    fn repo(&self) -> Result<Repository, RemoteError> {
+        Repository::open_bare(&self.path).map_err(|e| self.cache_error(&e))
+    }
+
+    /// Fetches only the named refs (a pull-mode agent's own mailbox and reported refs, so that
+    /// its transfer does not grow with the fleet). Refs the remote does not have are deleted from
+    /// the cache. Returns each ref's new value (`None`: absent) and the bytes received.
+    pub fn fetch_refs(&self, names: &[String]) -> Result<FetchedRefs, RemoteError> {
+        let repo = self.repo()?;
+        let err = |e: git2::Error| RemoteError::Fetch {
+            url: self.redacted_url(),
+            message: scrub(e.message(), &self.url),
+        };
+        let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
+        let tries = Cell::new(0);
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+        let connection = remote
+            .connect_auth(git2::Direction::Fetch, Some(callbacks), None)
+            .map_err(err)?;
+        let advertised: std::collections::BTreeMap<String, Oid> = connection
+            .list()
+            .map_err(err)?
+            .iter()
+            .filter(|h| names.iter().any(|n| n == h.name()))
+            .map(|h| (h.name().to_string(), h.oid()))
+            .collect();
+        drop(connection);
+        let specs: Vec<String> = advertised.keys().map(|n| format!("+{n}:{n}")).collect();
+        let received = Cell::new(0usize);
+        if !specs.is_empty() {
+            let tries = Cell::new(0);
+            let mut callbacks = RemoteCallbacks::new();
+            callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+            callbacks.transfer_progress(|p| {
+                received.set(p.received_bytes());
+                true
+            });
+            let mut options = FetchOptions::new();
+            options
+                .remote_callbacks(callbacks)
+                .download_tags(AutotagOption::None);
+            remote
+                .fetch(&specs, Some(&mut options), None)
+                .map_err(err)?;
+        }
+        let mut refs = std::collections::BTreeMap::new();
+        for name in names {
+            match advertised.get(name) {
+                Some(&oid) => {
+                    refs.insert(name.clone(), Some(oid));
+                }
+                None => {
+                    if let Ok(mut r) = repo.find_reference(name) {
+                        r.delete().map_err(err)?;
+                    }
+                    refs.insert(name.clone(), None);
+                }
+            }
+        }
+        Ok(FetchedRefs {
+            refs,
+            received_bytes: received.get(),
+        })
+    }
+
+    /// Mirrors every branch of the remote into the cache (pruning what the remote deleted)
+    /// and points the cache's HEAD at the remote's default branch. Returns that branch's
+    /// ref name, when the remote says.
+    pub fn fetch(&self) -> Result<Option<String>, RemoteError> {
+        let repo = self.repo()?;
+        let err = |e: git2::Error| RemoteError::Fetch {
+            url: self.redacted_url(),
+            message: scrub(e.message(), &self.url),
+        };
+        let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
+        let tries = Cell::new(0);
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+        let mut options = FetchOptions::new();
+        options
+            .remote_callbacks(callbacks)
+            .prune(FetchPrune::On)
+            .download_tags(AutotagOption::None);
+        remote
+            .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut options), None)
+            .map_err(err)?;
+        let head = remote
+            .default_branch()
+            .ok()
+            .and_then(|b| b.as_str().ok().map(str::to_string));
+        if let Some(head) = &head {
+            repo.set_head(head).map_err(err)?;
+        }
+        Ok(head)
+    }
+
+    /// Pushes the refs (fast-forward only: a remote ref that moved since the fetch rejects
+    /// the push). Returns the refs the remote rejected; empty when all went through.
+    pub fn push(&self, refs: &[RefPush]) -> Result<Vec<String>, RemoteError> {
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let repo = self.repo()?;
+        let err = |e: git2::Error| RemoteError::Push {
+            url: self.redacted_url(),
+            message: scrub(e.message(), &self.url),
+        };
+        let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
+        let specs: Vec<String> = refs
+            .iter()
+            .map(|(name, new)| match new {
+                Some(_) => format!("{name}:{name}"),
+                None => format!(":{name}"),
+            })
+            .collect();
+        let tries = Cell::new(0);
+        let rejected = std::cell::RefCell::new(Vec::new());
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+        callbacks.push_update_reference(|name, status| {
+            if status.is_some() {
+                rejected.borrow_mut().push(name.to_string());
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        match remote.push(&specs, Some(&mut options)) {
+            Ok(()) => {}
+            // libgit2 refuses locally when the remote tip is not an ancestor of ours.
+            Err(e) if e.code() == ErrorCode::NotFastForward => {
+                return Ok(refs.iter().map(|(n, _)| n.clone()).collect());
+            }
+            Err(e) => return Err(err(e)),
+        }
+        drop(options);
+        Ok(rejected.into_inner())
+    }
+}
+
+/// The credential callback: token, credential helper, ssh agent, key files, in that order.
+fn credentials(
+    tries: &Cell<u32>,
+    url: &str,
+    user: Option<&str>,
+    allowed: CredentialType,
+) -> Result<Cred, git2::Error> {
+    let n = tries.get() + 1;
+    tries.set(n);
+    if n > 6 {
+        return Err(git2::Error::from_str(
+            "authentication failed (no credential was accepted)",
+        ));
+    }
+    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+        if let Ok(token) = std::env::var(TOKEN_ENV)
+            && n == 1
+        {
+            return Cred::userpass_plaintext(user.unwrap_or("x-access-token"), &token);
+        }
+        if let Ok(config) = git2::Config::open_default()
+            && let Ok(cred) = Cred::credential_helper(&config, url, user)
+            && n <= 2
+        {
+            return Ok(cred);
+        }
+    }
+    if allowed.contains(CredentialType::SSH_KEY) {
+        let user = user.unwrap_or("git");
+        if n == 1
+            && let Ok(cred) = Cred::ssh_key_from_agent(user)
+        {
+            return Ok(cred);
+        }
+        for key in ssh_keys() {
+            if key.exists() {
+                return Cred::ssh_key(user, None, &key, None);
+            }
+        }
+    }
+    if allowed.contains(CredentialType::USERNAME) {
+        return Cred::username(user.unwrap_or("git"));
+    }
+    if allowed.contains(CredentialType::DEFAULT) {
+        return Cred::default();
+    }
+    Err(git2::Error::from_str("no usable credential"))
+}
+
+fn ssh_keys() -> Vec<PathBuf> {
+    if let Some(key) = std::env::var_os(SSH_KEY_ENV) {
+        return vec![PathBuf::from(key)];
+    }
+    let Some(home) = std::env::var_os("HOME") else {
+        return Vec::new();
+    };
+    let ssh = PathBuf::from(home).join(".ssh");
+    vec![ssh.join("id_ed25519"), ssh.join("id_rsa")]
+}
+
+/// A URL with its user information (user, password, token) removed.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        format!("{scheme}://{host}{path}")
+    } else {
+        url.to_string()
+    }
+}
+
+/// `text` with the URL's user information and the token (if set) replaced by `***`.
+pub fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact_url(url));
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            for secret in userinfo.split(':').filter(|s| s.len() >= 4) {
+                out = out.replace(secret, "***");
+            }
+        }
+    }
+    if let Ok(token) = std::env::var(TOKEN_ENV)
+        && token.len() >= 4
+    {
+        out = out.replace(&token, "***");
+    }
+    out
+}
+
+/// The default root of the caches: `$XDG_CACHE_HOME/gitstellar`, else `~/.cache/gitstellar`.
+pub fn default_cache_root() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("gitstellar"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("gitstellar"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_scrubbed() {
+        let url = "https://user:s3cr3t-token@example.com/org/r.git";
+        assert_eq!(redact_url(url), "https://example.com/org/r.git");
+        let text = format!("failed to reach {url}; token s3cr3t-token rejected");
+        let clean = scrub(&text, url);
+        assert!(!clean.contains("s3cr3t"), "{clean}");
+    }
+}

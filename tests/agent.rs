@@ -1,0 +1,182 @@
+//! `gitstellar agent` (pull mode) against a real `git daemon` and a simulated WEC: it fetches only
+//! its own refs, applies its mailbox, pushes what it did, keeps applying the last good mailbox
+//! while git is unreachable, and empties the WEC when the WEC leaves the inventory.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{GitDaemon, GitRepo, Outcome, TestCommand};
+use gitstellar::model::ObjectId;
+use gitstellar::sync::{Cluster, KubeCluster};
+use gitstellar::wecsim::{SimOptions, Simulator};
+
+fn id(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectId {
+    ObjectId {
+        group: group.into(),
+        kind: kind.into(),
+        namespace: ns.map(Into::into),
+        name: name.into(),
+    }
+}
+
+/// The work repo a person edits, a bare "origin" the daemon serves, and reconcile run on origin.
+struct Origin {
+    work: GitRepo,
+    base: tempfile::TempDir,
+}
+
+impl Origin {
+    fn new() -> Origin {
+        let work = GitRepo::new();
+        work.copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo"),
+            "",
+        );
+        work.commit("example1");
+        let base = tempfile::tempdir().unwrap();
+        work.git(&[
+            "clone",
+            "--bare",
+            "-q",
+            ".",
+            &base.path().join("origin.git").to_string_lossy(),
+        ]);
+        let origin = Origin { work, base };
+        origin.reconcile();
+        origin
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.base.path().join("origin.git")
+    }
+
+    /// Publishes the work repo's main to origin and reconciles origin in place.
+    fn publish(&self) {
+        self.work.git(&[
+            "push",
+            "-q",
+            "-f",
+            &self.bare().to_string_lossy(),
+            "HEAD:refs/heads/main",
+        ]);
+        self.reconcile();
+    }
+
+    fn reconcile(&self) {
+        TestCommand::new()
+            .args(&["reconcile", "--repo"])
+            .arg(self.bare())
+            .args(&["--branch", "main"])
+            .run()
+            .assert_exit(0);
+    }
+}
+
+async fn agent(url: &str, wec: &str, kubeconfig: &Path, cache: &Path) -> Outcome {
+    let args: Vec<String> = vec![
+        "agent".into(),
+        "--repo".into(),
+        url.into(),
+        "--wec".into(),
+        wec.into(),
+        "--kubeconfig".into(),
+        kubeconfig.to_string_lossy().into_owned(),
+        "--context".into(),
+        wec.into(),
+        "--cache-dir".into(),
+        cache.to_string_lossy().into_owned(),
+        "--once".into(),
+    ];
+    tokio::task::spawn_blocking(move || TestCommand::new().args(&args).run())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_pulls_its_own_mailbox_and_pushes_its_report() {
+    let origin = Origin::new();
+    let mut daemon = Some(GitDaemon::start(origin.base.path()));
+    let url = daemon.as_ref().unwrap().url("origin.git");
+    let sim = Simulator::start(SimOptions {
+        clusters: vec!["florin".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let cache = dir.path().join("cache");
+    let florin = KubeCluster::new(sim.client("florin").unwrap());
+    let rs = id("apps", "ReplicaSet", Some("commonstuff"), "commond");
+
+    let out = agent(&url, "florin", &kubeconfig, &cache).await;
+    out.assert_exit(0);
+    assert!(
+        florin.get("apps/v1", &rs).await.unwrap().is_some(),
+        "{}",
+        out.stdout
+    );
+    // Its report reached origin.
+    let report = origin.work.git(&[
+        "--git-dir",
+        &origin.bare().to_string_lossy(),
+        "show",
+        "refs/heads/gitstellar/reported/florin:sync.yaml",
+    ]);
+    assert!(
+        report.contains("apps/ReplicaSet/commonstuff/commond"),
+        "{report}"
+    );
+    // It fetched only its own refs: no other WEC's mailbox, no source branch.
+    let cached = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "git"))
+        .unwrap();
+    let refs = origin.work.git(&[
+        "--git-dir",
+        &cached.to_string_lossy(),
+        "for-each-ref",
+        "--format=%(refname)",
+    ]);
+    assert!(
+        refs.contains("refs/heads/gitstellar/mailbox/florin"),
+        "{refs}"
+    );
+    assert!(!refs.contains("guilder"), "{refs}");
+    assert!(!refs.contains("refs/heads/main"), "{refs}");
+
+    // git goes away; someone deletes a managed object; the agent restores it from its cache.
+    daemon.take();
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        sim.client("florin").unwrap(),
+        "commonstuff",
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::apps::v1::ReplicaSet>(&()),
+    );
+    api.delete("commond", &Default::default()).await.unwrap();
+    let out = agent(&url, "florin", &kubeconfig, &cache).await;
+    out.assert_exit(0);
+    assert!(
+        florin.get("apps/v1", &rs).await.unwrap().is_some(),
+        "restored while git is down: {}",
+        out.stderr
+    );
+
+    // florin leaves the inventory: its mailbox ref goes, and the agent empties the WEC.
+    let daemon = GitDaemon::start(origin.base.path());
+    let url = daemon.url("origin.git");
+    origin.work.remove("inventory/florin.yaml");
+    origin.work.commit("decommission florin");
+    origin.publish();
+    let out = agent(&url, "florin", &kubeconfig, &cache).await;
+    out.assert_exit(0);
+    assert!(
+        florin.get("apps/v1", &rs).await.unwrap().is_none(),
+        "{}",
+        out.stdout
+    );
+    sim.shutdown().await.unwrap();
+}
