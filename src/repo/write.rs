@@ -930,47 +930,6 @@ pub fn source_revision(message: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tree_children_lists_ids() {
-        let a = Oid::hash_object(ObjectType::Blob, b"a").unwrap_or(Oid::ZERO_SHA1);
-        let mut bytes = b"100644 x\0".to_vec();
-        bytes.extend_from_slice(a.as_bytes());
-        bytes.extend_from_slice(b"40000 y\0");
-        bytes.extend_from_slice(a.as_bytes());
-        assert_eq!(tree_children(&bytes), vec![a, a]);
-    }
-
-    #[test]
-    fn object_ids_are_git_ids() {
-        for (kind, t) in [("blob", ObjectType::Blob), ("tree", ObjectType::Tree)] {
-            let ours = object_id(kind, b"some content").ok();
-            assert_eq!(ours, Oid::hash_object(t, b"some content").ok());
-        }
-    }
-
-    #[test]
-    fn message_ends_with_trailer() {
-        let changes = Changes {
-            added: vec!["a".into()],
-            ..Changes::default()
-        };
-        let m = commit_message("s", &changes, "abc");
-        assert!(m.ends_with("\n\nSource-Revision: abc\n"), "{m}");
-        assert_eq!(source_revision(&m).as_deref(), Some("abc"));
-    }
-
-    #[test]
-    fn components() {
-        for bad in ["", ".", "..", ".GIT", "a\\b"] {
-            assert!(!valid_component(bad), "{bad:?}");
-        }
-        assert!(valid_component("system:node"));
-    }
-}
 
 /// Where the record of the last complete pass is kept, in the git directory.
 const PASS_RECORD: &str = "gitstellar/last-pass";
@@ -1076,4 +1035,46 @@ pub fn recorded_pass(
         recorded.insert(name.to_string(), commit);
     }
     Ok((managed_refs(repo, prefixes)? == recorded).then_some(problems))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_children_lists_ids() {
+        let a = Oid::hash_object(ObjectType::Blob, b"a").unwrap_or(Oid::ZERO_SHA1);
+        let mut bytes = b"100644 x\0".to_vec();
+        bytes.extend_from_slice(a.as_bytes());
+        bytes.extend_from_slice(b"40000 y\0");
+        bytes.extend_from_slice(a.as_bytes());
+        assert_eq!(tree_children(&bytes), vec![a, a]);
+    }
+
+    #[test]
+    fn object_ids_are_git_ids() {
+        for (kind, t) in [("blob", ObjectType::Blob), ("tree", ObjectType::Tree)] {
+            let ours = object_id(kind, b"some content").ok();
+            assert_eq!(ours, Oid::hash_object(t, b"some content").ok());
+        }
+    }
+
+    #[test]
+    fn message_ends_with_trailer() {
+        let changes = Changes {
+            added: vec!["a".into()],
+            ..Changes::default()
+        };
+        let m = commit_message("s", &changes, "abc");
+        assert!(m.ends_with("\n\nSource-Revision: abc\n"), "{m}");
+        assert_eq!(source_revision(&m).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn components() {
+        for bad in ["", ".", "..", ".GIT", "a\\b"] {
+            assert!(!valid_component(bad), "{bad:?}");
+        }
+        assert!(valid_component("system:node"));
+    }
 }
