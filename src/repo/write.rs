@@ -930,7 +930,6 @@ pub fn source_revision(message: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-
 /// Where the record of the last complete pass is kept, in the git directory.
 const PASS_RECORD: &str = "gitstellar/last-pass";
 

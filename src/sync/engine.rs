@@ -1,7 +1,7 @@
 //! One sync of one WEC: apply what its mailbox holds, phase by phase, prune what left it, and
 //! record what was done (design §5, §9.7–9.9).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -286,6 +286,18 @@ async fn write_inventory<C: Cluster>(
 /// Syncs one WEC to its mailbox. Never fails as a whole: an unreachable cluster is reported in
 /// [`SyncReport::error`], a refused object in its [`ObjectReport`].
 pub async fn sync<C: Cluster>(cluster: &C, mailbox: &Mailbox, options: &SyncOptions) -> SyncReport {
+    sync_incremental(cluster, mailbox, &BTreeSet::new(), options).await
+}
+
+/// Like [`sync`], but objects in `unchanged` (applied by an earlier sync, and the same in this
+/// mailbox) are not applied again if the WEC's record still lists them: a one-object change costs
+/// one apply per WEC, not one per object. Pruning and the record are complete either way.
+pub async fn sync_incremental<C: Cluster>(
+    cluster: &C,
+    mailbox: &Mailbox,
+    unchanged: &BTreeSet<ObjectId>,
+    options: &SyncOptions,
+) -> SyncReport {
     let mut out = SyncReport {
         wec: mailbox.wec.clone(),
         mailbox_commit: mailbox.commit.clone(),
@@ -323,6 +335,14 @@ pub async fn sync<C: Cluster>(cluster: &C, mailbox: &Mailbox, options: &SyncOpti
     }
 
     for (phase, list) in phases(&mailbox.objects) {
+        let mut list = list;
+        list.retain(|d| match previous.objects.get(&d.id) {
+            Some(entry) if unchanged.contains(&d.id) => {
+                next.objects.insert(d.id.clone(), entry.clone());
+                false
+            }
+            _ => true,
+        });
         let results: Vec<Applied> = futures::stream::iter(list)
             .map(|d| apply_one(cluster, d, &previous, options))
             .buffer_unordered(options.concurrency.max(1))

@@ -14,7 +14,7 @@ use git2::{ObjectType, Oid, Repository, Tree};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::cluster::{ClusterError, KubeCluster};
-use super::engine::{Mailbox, SyncOptions, SyncReport, sync};
+use super::engine::{Mailbox, SyncOptions, SyncReport};
 use crate::model::SourceFile;
 use crate::repo::write::{Files, RefWriter};
 
@@ -193,15 +193,34 @@ impl Default for FleetOptions {
     }
 }
 
+/// One WEC's pending sync: its mailbox, and the objects that are the same as in the mailbox its
+/// last clean sync applied (they need no new apply).
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    /// What the WEC should hold.
+    pub mailbox: Mailbox,
+    /// Identities whose object did not change since the last clean sync.
+    pub unchanged: BTreeSet<crate::model::ObjectId>,
+}
+
+impl From<Mailbox> for Pending {
+    fn from(mailbox: Mailbox) -> Pending {
+        Pending {
+            mailbox,
+            unchanged: BTreeSet::new(),
+        }
+    }
+}
+
 /// Syncs every mailbox to its WEC, `concurrency` WECs at a time. A WEC that cannot be reached is
 /// retried with backoff, then reported; the others go on.
 pub async fn sync_fleet(
     access: &ClusterAccess,
-    mailboxes: Vec<Mailbox>,
+    pending: Vec<Pending>,
     options: &FleetOptions,
 ) -> Vec<SyncReport> {
-    let mut reports: Vec<SyncReport> = futures::stream::iter(mailboxes)
-        .map(|mailbox| async move { sync_with_retries(access, &mailbox, options).await })
+    let mut reports: Vec<SyncReport> = futures::stream::iter(pending)
+        .map(|p| async move { sync_with_retries(access, &p, options).await })
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
@@ -211,9 +230,10 @@ pub async fn sync_fleet(
 
 async fn sync_with_retries(
     access: &ClusterAccess,
-    mailbox: &Mailbox,
+    pending: &Pending,
     options: &FleetOptions,
 ) -> SyncReport {
+    let mailbox = &pending.mailbox;
     let cluster = match access.cluster(&mailbox.wec).await {
         Ok(c) => c,
         Err(e) => {
@@ -228,7 +248,9 @@ async fn sync_with_retries(
     let mut delay = options.retry_delay;
     let mut attempt = 1;
     loop {
-        let report = sync(&cluster, mailbox, &options.sync).await;
+        let report =
+            super::engine::sync_incremental(&cluster, mailbox, &pending.unchanged, &options.sync)
+                .await;
         if report.error.is_none() || attempt >= options.attempts.max(1) {
             return report;
         }
@@ -324,24 +346,43 @@ fn refs_under(repo: &Repository, prefix: &str) -> Result<BTreeSet<String>, Fleet
 
 /// The mailboxes a push-mode pass syncs: every WEC with a mailbox, plus every WEC that was synced
 /// before and has none now (it left the inventory: an empty mailbox removes what we put there).
-/// With `changed_only`, a WEC whose last sync applied this very mailbox commit cleanly is skipped.
+/// With `changed_only`, a WEC whose last sync applied this very mailbox commit cleanly is skipped,
+/// and in the others only what changed since the last clean sync is applied.
 pub fn pending_mailboxes(
     repo: &Repository,
     changed_only: bool,
-) -> Result<(Vec<Mailbox>, BTreeSet<String>), FleetError> {
+) -> Result<(Vec<Pending>, BTreeSet<String>), FleetError> {
     let current = mailbox_wecs(repo)?;
     let departed: BTreeSet<String> = reported_wecs(repo)?.difference(&current).cloned().collect();
     let mut out = Vec::new();
     for wec in current.iter().chain(&departed) {
-        let mailbox = read_mailbox(repo, wec, None)?;
+        let mut pending = Pending::from(read_mailbox(repo, wec, None)?);
         if changed_only
             && let Some(last) = last_report(repo, wec)
             && last.is_clean()
-            && last.mailbox_commit == mailbox.commit
         {
-            continue;
+            if last.mailbox_commit == pending.mailbox.commit {
+                continue;
+            }
+            let applied = last
+                .mailbox_commit
+                .as_deref()
+                .and_then(|c| Oid::from_str(c).ok());
+            if let Some(applied) = applied
+                && let Ok(before) = read_mailbox(repo, wec, Some(applied))
+            {
+                let old: BTreeMap<&crate::model::ObjectId, &serde_json::Value> =
+                    before.objects.iter().map(|d| (&d.id, &d.object)).collect();
+                pending.unchanged = pending
+                    .mailbox
+                    .objects
+                    .iter()
+                    .filter(|d| old.get(&d.id).is_some_and(|o| **o == d.object))
+                    .map(|d| d.id.clone())
+                    .collect();
+            }
         }
-        out.push(mailbox);
+        out.push(pending);
     }
     Ok((out, departed))
 }

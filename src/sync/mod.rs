@@ -16,7 +16,7 @@ pub mod fleet;
 
 pub use cluster::{Cluster, ClusterError, KubeCluster};
 pub use desired::{Desired, FIELD_MANAGER, Inventory, InventoryEntry, MANAGED_BY, ORIGIN, Phase};
-pub use engine::{Mailbox, ObjectReport, Outcome, SyncOptions, SyncReport, sync};
+pub use engine::{Mailbox, ObjectReport, Outcome, SyncOptions, SyncReport, sync, sync_incremental};
 
 /// Namespace of gitstellar's own bookkeeping objects in a WEC.
 pub const SYSTEM_NAMESPACE: &str = "gitstellar-system";
