@@ -34,8 +34,16 @@ fn arg(name: &str, default: usize) -> usize {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -46,14 +54,27 @@ fn wec_name(i: usize) -> String {
 /// The objects of one WEC: a namespace, M-2 shared ConfigMaps, and one of its own.
 fn objects(wec: &str, m: usize, revision: usize) -> Vec<Desired> {
     let mut out = vec![Desired {
-        id: ObjectId { group: String::new(), kind: "Namespace".into(), namespace: None, name: "app".into() },
+        id: ObjectId {
+            group: String::new(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "app".into(),
+        },
         wds: "bench".into(),
         create_only: false,
         object: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}}),
     }];
     for k in 0..m.saturating_sub(1) {
-        let name = if k + 2 == m { format!("own-{wec}") } else { format!("shared-{k:03}") };
-        let value = if k == 0 { format!("revision {revision}") } else { format!("value {k}") };
+        let name = if k + 2 == m {
+            format!("own-{wec}")
+        } else {
+            format!("shared-{k:03}")
+        };
+        let value = if k == 0 {
+            format!("revision {revision}")
+        } else {
+            format!("value {k}")
+        };
         out.push(Desired {
             id: ObjectId { group: String::new(), kind: "ConfigMap".into(), namespace: Some("app".into()), name: name.clone() },
             wds: "bench".into(),
@@ -68,7 +89,12 @@ fn start_wecsim(n: usize, dir: &Path) -> std::process::Child {
     let clusters: Vec<String> = (0..n).map(wec_name).collect();
     let kubeconfig = dir.join("kubeconfig");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gitstellar"))
-        .args(["wecsim", "--clusters", &clusters.join(","), "--kubeconfig-out"])
+        .args([
+            "wecsim",
+            "--clusters",
+            &clusters.join(","),
+            "--kubeconfig-out",
+        ])
         .arg(&kubeconfig)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -88,25 +114,52 @@ fn start_wecsim(n: usize, dir: &Path) -> std::process::Child {
 fn sync_figures(n: usize, m: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut wecsim = start_wecsim(n, dir.path());
-    let access = ClusterAccess::from_kubeconfig(Some(&dir.path().join("kubeconfig"))).expect("kubeconfig");
-    let options = FleetOptions { concurrency: 64, ..Default::default() };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let access =
+        ClusterAccess::from_kubeconfig(Some(&dir.path().join("kubeconfig"))).expect("kubeconfig");
+    let options = FleetOptions {
+        concurrency: 64,
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let first: Vec<Pending> = (0..n)
-        .map(|i| Pending::from(Mailbox { wec: wec_name(i), commit: Some("1".into()), objects: objects(&wec_name(i), m, 1), bare_namespaces: Vec::new() }))
+        .map(|i| {
+            Pending::from(Mailbox {
+                wec: wec_name(i),
+                commit: Some("1".into()),
+                objects: objects(&wec_name(i), m, 1),
+                bare_namespaces: Vec::new(),
+            })
+        })
         .collect();
     let started = Instant::now();
     let reports = runtime.block_on(sync_fleet(&access, first, &options));
     let full = started.elapsed();
     let failed = reports.iter().filter(|r| !r.is_clean()).count();
     let applied: usize = reports.iter().map(|r| r.objects.len()).sum();
-    println!("push mode, {n} WECs x {m} objects: full first sync {:.2} s ({applied} objects, {failed} WECs not clean)", full.as_secs_f64());
+    println!(
+        "push mode, {n} WECs x {m} objects: full first sync {:.2} s ({applied} objects, {failed} WECs not clean)",
+        full.as_secs_f64()
+    );
 
     // One object (shared-000) changes everywhere; every other object is known to be unchanged.
     let second: Vec<Pending> = (0..n)
         .map(|i| {
             let wec = wec_name(i);
-            let mailbox = Mailbox { wec: wec.clone(), commit: Some("2".into()), objects: objects(&wec, m, 2), bare_namespaces: Vec::new() };
-            let unchanged: BTreeSet<ObjectId> = mailbox.objects.iter().filter(|d| d.id.name != "shared-000").map(|d| d.id.clone()).collect();
+            let mailbox = Mailbox {
+                wec: wec.clone(),
+                commit: Some("2".into()),
+                objects: objects(&wec, m, 2),
+                bare_namespaces: Vec::new(),
+            };
+            let unchanged: BTreeSet<ObjectId> = mailbox
+                .objects
+                .iter()
+                .filter(|d| d.id.name != "shared-000")
+                .map(|d| d.id.clone())
+                .collect();
             Pending { mailbox, unchanged }
         })
         .collect();
@@ -114,8 +167,14 @@ fn sync_figures(n: usize, m: usize) {
     let reports = runtime.block_on(sync_fleet(&access, second, &options));
     let one = started.elapsed();
     let failed = reports.iter().filter(|r| !r.is_clean()).count();
-    println!("push mode: one-object change reaching all {n} WECs {:.2} s ({failed} WECs not clean)", one.as_secs_f64());
-    println!("push mode: peak memory of the syncing process {:.0} MiB", peak_rss_mib());
+    println!(
+        "push mode: one-object change reaching all {n} WECs {:.2} s ({failed} WECs not clean)",
+        one.as_secs_f64()
+    );
+    println!(
+        "push mode: peak memory of the syncing process {:.0} MiB",
+        peak_rss_mib()
+    );
     let _ = wecsim.kill();
     let _ = wecsim.wait();
 }
@@ -126,23 +185,47 @@ fn agent_fetch_bytes(n: usize, m: usize) -> usize {
     let dir = tempfile::tempdir().expect("tempdir");
     let bare = dir.path().join("origin.git");
     let repo = git2::Repository::init_bare(&bare).expect("init");
-    let mut writer = RefWriter::new(&repo, "0000000000000000000000000000000000000000").expect("writer");
+    let mut writer =
+        RefWriter::new(&repo, "0000000000000000000000000000000000000000").expect("writer");
     for i in 0..n {
         let wec = wec_name(i);
         let mut files = Files::new();
         for d in objects(&wec, m, 1) {
-            let path = format!("objects/{}/{}/{}/{}.yaml", d.id.group_dir(), d.id.kind, d.id.namespace_dir(), d.id.name);
+            let path = format!(
+                "objects/{}/{}/{}/{}.yaml",
+                d.id.group_dir(),
+                d.id.kind,
+                d.id.namespace_dir(),
+                d.id.name
+            );
             let yaml = serde_saphyr::to_string(&d.object).expect("yaml");
             files.insert(Arc::from(path.as_str()), Arc::from(yaml.into_bytes()));
         }
-        files.insert(Arc::from("syncer-config.yaml"), Arc::from(format!("kind: SyncerConfig\n# {wec}\n").into_bytes()));
-        writer.update(&format!("refs/heads/gitstellar/mailbox/{wec}"), &files, |_| "bench".into()).expect("update");
+        files.insert(
+            Arc::from("syncer-config.yaml"),
+            Arc::from(format!("kind: SyncerConfig\n# {wec}\n").into_bytes()),
+        );
+        writer
+            .update(
+                &format!("refs/heads/gitstellar/mailbox/{wec}"),
+                &files,
+                |_| "bench".into(),
+            )
+            .expect("update");
     }
     writer.finish().expect("finish");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
     let mut daemon = Command::new("git")
         .current_dir(dir.path())
-        .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
         .arg(format!("--port={port}"))
         .arg(format!("--base-path={}", dir.path().display()))
         .arg(dir.path())
@@ -157,10 +240,14 @@ fn agent_fetch_bytes(n: usize, m: usize) -> usize {
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
     let cache_root = dir.path().join("cache");
-    let cache = RemoteCache::open(&format!("git://127.0.0.1:{port}/origin.git"), &cache_root).expect("cache");
+    let cache = RemoteCache::open(&format!("git://127.0.0.1:{port}/origin.git"), &cache_root)
+        .expect("cache");
     let wec = wec_name(0);
     let fetched = cache
-        .fetch_refs(&[format!("refs/heads/gitstellar/mailbox/{wec}"), format!("refs/heads/gitstellar/reported/{wec}")])
+        .fetch_refs(&[
+            format!("refs/heads/gitstellar/mailbox/{wec}"),
+            format!("refs/heads/gitstellar/reported/{wec}"),
+        ])
         .expect("fetch");
     let _ = daemon.kill();
     let _ = daemon.wait();
@@ -176,6 +263,9 @@ fn main() {
         if quick && fleet > 100 {
             break;
         }
-        println!("agent: first fetch with a fleet of {fleet:>4} WECs: {} bytes", agent_fetch_bytes(fleet, m));
+        println!(
+            "agent: first fetch with a fleet of {fleet:>4} WECs: {} bytes",
+            agent_fetch_bytes(fleet, m)
+        );
     }
 }

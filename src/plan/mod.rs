@@ -116,19 +116,17 @@ pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
     let wecs = &resolution.wecs;
     // (object, WDS index) entries per WEC, before cross-WDS merging.
     let rank = identity_ranks(snapshot);
-    let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); wecs.len()];
     let mut upsync: Vec<BTreeSet<&UpsyncSet>> = vec![BTreeSet::new(); wecs.len()];
-
+    // Every (WDS, object) with its (WEC, placement) pairs: the units of work below.
+    let mut jobs: Vec<Job> = Vec::new();
     for (w, wds) in snapshot.workloads.iter().enumerate() {
-        let resolved: Vec<(usize, &placement::ResolvedPlacement)> = resolution
+        let mut pairs: Vec<Vec<(usize, usize)>> = vec![Vec::new(); wds.objects.len()];
+        for (p, rp) in resolution
             .placements
             .iter()
             .enumerate()
             .filter(|(_, p)| p.wds == w)
-            .collect();
-        // (WEC, placement) pairs per object of this WDS.
-        let mut pairs: Vec<Vec<(usize, usize)>> = vec![Vec::new(); wds.objects.len()];
-        for &(p, rp) in &resolved {
+        {
             for &d in &rp.destinations {
                 upsync[d].extend(rp.upsync.iter());
             }
@@ -137,22 +135,75 @@ pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
             }
         }
         for (o, mut pairs) in pairs.into_iter().enumerate() {
-            if pairs.is_empty() {
-                continue;
+            if !pairs.is_empty() {
+                pairs.sort_unstable();
+                jobs.push((w, o, pairs));
             }
-            pairs.sort_unstable();
-            place_object(
-                snapshot,
-                resolution,
-                w,
-                wds,
-                (&wds.objects[o], rank[w][o]),
-                &pairs,
-                &mut entries,
-                &mut problems,
-            );
         }
     }
+    // Customization dominates and every object is independent: share the objects out among the
+    // cores (balanced by pair count), each filling its own per-WEC lists.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let total: usize = jobs.iter().map(|j| j.2.len()).sum();
+    let per_thread = total.div_ceil(threads).max(1);
+    let mut chunks: Vec<&[Job]> = Vec::new();
+    let (mut start, mut weight) = (0, 0);
+    for (i, job) in jobs.iter().enumerate() {
+        weight += job.2.len();
+        if weight >= per_thread {
+            chunks.push(&jobs[start..=i]);
+            (start, weight) = (i + 1, 0);
+        }
+    }
+    if start < jobs.len() {
+        chunks.push(&jobs[start..]);
+    }
+    let parts: Vec<(Vec<Vec<Entry>>, Vec<Problem>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                let rank = &rank;
+                scope.spawn(move || {
+                    let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); wecs.len()];
+                    let mut problems = Vec::new();
+                    for (w, o, pairs) in chunk.iter() {
+                        let wds = &snapshot.workloads[*w];
+                        let object = (&wds.objects[*o], rank[*w][*o]);
+                        place_object(
+                            snapshot,
+                            resolution,
+                            *w,
+                            wds,
+                            object,
+                            pairs,
+                            &mut entries,
+                            &mut problems,
+                        );
+                    }
+                    (entries, problems)
+                })
+            })
+            .collect();
+        // A panic in a worker is a bug: let it surface, never drop its objects silently.
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); wecs.len()];
+    for (part, part_problems) in parts {
+        problems.extend(part_problems);
+        for (d, list) in part.into_iter().enumerate() {
+            if entries[d].is_empty() {
+                entries[d] = list;
+            } else {
+                entries[d].extend(list);
+            }
+        }
+    }
+    drop(jobs);
 
     let mut destinations = BTreeMap::new();
     for (d, wec) in wecs.iter().enumerate() {
@@ -451,6 +502,9 @@ pub(crate) fn name_list(names: &[&str]) -> String {
         )
     }
 }
+
+/// One object to place: its WDS, its index there, and its (WEC, placement) pairs, sorted.
+type Job = (usize, usize, Vec<(usize, usize)>);
 
 /// An object bound for a WEC before merging: its identity's rank, its WDS, the object.
 type Entry = (u32, usize, PlacedObject);

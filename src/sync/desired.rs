@@ -162,9 +162,8 @@ pub fn phases(desired: &[Desired]) -> Vec<(Phase, Vec<&Desired>)> {
 /// that pruning needs no listing of every kind, and survives a restart of gitstellar.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
-    /// The mailbox commit last applied in full.
-    pub mailbox_commit: Option<String>,
-    /// Every object applied, by identity.
+    /// Every object applied, by identity. (Which mailbox commit was applied is recorded in git,
+    /// on the WEC's reported ref: the record here changes only when the set of objects does.)
     pub objects: BTreeMap<ObjectId, InventoryEntry>,
 }
 
@@ -172,9 +171,6 @@ impl Inventory {
     /// The inventory as ConfigMap data: one `<version> <origin>` line per object, sorted.
     pub fn to_data(&self) -> BTreeMap<String, String> {
         let mut data = BTreeMap::new();
-        if let Some(c) = &self.mailbox_commit {
-            data.insert("mailboxCommit".to_string(), c.clone());
-        }
         let lines: Vec<String> = self
             .objects
             .iter()
@@ -204,10 +200,7 @@ impl Inventory {
                     .collect()
             })
             .unwrap_or_default();
-        Inventory {
-            mailbox_commit: data.get("mailboxCommit").cloned(),
-            objects,
-        }
+        Inventory { objects }
     }
 }
 
@@ -412,7 +405,6 @@ mod tests {
     #[test]
     fn inventory_round_trips_through_configmap_data() {
         let mut inv = Inventory {
-            mailbox_commit: Some("abc".into()),
             objects: BTreeMap::new(),
         };
         inv.objects.insert(

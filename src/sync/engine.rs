@@ -310,10 +310,7 @@ pub async fn sync_incremental<C: Cluster>(
             return out;
         }
     };
-    let mut next = Inventory {
-        mailbox_commit: mailbox.commit.clone(),
-        objects: BTreeMap::new(),
-    };
+    let mut next = Inventory::default();
 
     // Bare namespaces first: created if missing, never taken over, never deleted.
     for ns in &mailbox.bare_namespaces {
@@ -368,7 +365,9 @@ pub async fn sync_incremental<C: Cluster>(
             for (id, e) in &previous.objects {
                 next.objects.entry(id.clone()).or_insert_with(|| e.clone());
             }
-            let _ = write_inventory(cluster, &options.instance, &next).await;
+            if next != previous {
+                let _ = write_inventory(cluster, &options.instance, &next).await;
+            }
             out.error = Some(why);
             out.objects.sort_by(|a, b| a.object.cmp(&b.object));
             return out;
@@ -402,7 +401,10 @@ pub async fn sync_incremental<C: Cluster>(
         }
         out.objects.push(rep);
     }
-    if let Err(e) = write_inventory(cluster, &options.instance, &next).await {
+    // Most syncs change objects, not the set of objects: then the record stands as it is.
+    if next != previous
+        && let Err(e) = write_inventory(cluster, &options.instance, &next).await
+    {
         out.error = Some(format!("recording what was applied: {e}"));
     }
     out.objects.sort_by(|a, b| a.object.cmp(&b.object));
