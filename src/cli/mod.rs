@@ -71,6 +71,10 @@ pub struct SyncArgs {
     /// then ~/.kube/config).
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
+    /// Reach WEC `NAME` through kubeconfig context `CONTEXT` instead of the context named after it
+    /// (repeatable).
+    #[arg(long = "wec-context", value_name = "NAME=CONTEXT", value_parser = parse_wec_context)]
+    pub wec_contexts: Vec<(String, String)>,
     /// How many WECs are synced at once.
     #[arg(long, default_value_t = 16)]
     pub sync_concurrency: usize,
@@ -81,6 +85,13 @@ pub struct SyncArgs {
     /// The name of this gitstellar instance: the value of the `gitstellar.io/managed-by` label.
     #[arg(long, default_value = "gitstellar")]
     pub instance: String,
+}
+
+fn parse_wec_context(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((wec, context)) if !wec.is_empty() && !context.is_empty() => Ok((wec.to_string(), context.to_string())),
+        _ => Err(format!("{text:?} is not NAME=CONTEXT")),
+    }
 }
 
 /// What a push-mode sync did.
@@ -140,7 +151,10 @@ pub(crate) fn sync_pass(
     args: &SyncArgs,
 ) -> anyhow::Result<SyncPass> {
     use crate::sync::fleet;
-    let access = fleet::ClusterAccess::from_kubeconfig(args.kubeconfig.as_deref())?;
+    let mut access = fleet::ClusterAccess::from_kubeconfig(args.kubeconfig.as_deref())?;
+    for (wec, context) in &args.wec_contexts {
+        access = access.with_context(wec, context);
+    }
     let (mailboxes, departed) = fleet::pending_mailboxes(repo, args.changed_only)?;
     let options = fleet::FleetOptions {
         sync: crate::sync::SyncOptions {
