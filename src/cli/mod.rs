@@ -89,7 +89,9 @@ pub struct SyncArgs {
 
 fn parse_wec_context(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((wec, context)) if !wec.is_empty() && !context.is_empty() => Ok((wec.to_string(), context.to_string())),
+        Some((wec, context)) if !wec.is_empty() && !context.is_empty() => {
+            Ok((wec.to_string(), context.to_string()))
+        }
         _ => Err(format!("{text:?} is not NAME=CONTEXT")),
     }
 }

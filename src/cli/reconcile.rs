@@ -62,14 +62,11 @@ pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Outcome> {
     let source = SourceRepo::open(std::path::Path::new(&args.repo))?;
     let (report, leftovers) = reconcile(&source, args.branch.as_deref(), args.rev.as_deref())?;
     leftovers.leave();
-    let synced = match args.sync.sync {
-        true => Some(super::sync_pass(
-            source.repository(),
-            &report.revision,
-            &args.sync,
-        )?),
-        false => None,
-    };
+    let synced = args
+        .sync
+        .sync
+        .then(|| super::sync_pass(source.repository(), &report.revision, &args.sync))
+        .transpose()?;
     finish(&report, synced.as_ref(), "")
 }
 
@@ -114,14 +111,11 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
                 .map(str::to_string)
         });
         let (report, leftovers) = reconcile(&source, branch.as_deref(), args.rev.as_deref())?;
-        let synced = match args.sync.sync {
-            true => Some(super::sync_pass(
-                source.repository(),
-                &report.revision,
-                &args.sync,
-            )?),
-            false => None,
-        };
+        let synced = args
+            .sync
+            .sync
+            .then(|| super::sync_pass(source.repository(), &report.revision, &args.sync))
+            .transpose()?;
         if !args.push {
             leftovers.leave();
             return finish(&report, synced.as_ref(), "");

@@ -822,10 +822,7 @@ fn read_inventory_doc(space: &mut InventorySpace, doc: Document, problems: &mut 
         return;
     }
     if header.version != EDGE_VERSION {
-        problems.push(problem(format!(
-            "{EDGE_GROUP}/{} is not supported; gitstellar reads {EDGE_GROUP}/{EDGE_VERSION} (KubeStellar v0.8 and later)",
-            header.version
-        )));
+        problems.push(problem(unsupported_version(&header.version)));
         return;
     }
     match header.kind.as_str() {
@@ -858,6 +855,13 @@ fn read_inventory_doc(space: &mut InventorySpace, doc: Document, problems: &mut 
             "an inventory space holds only Locations and SyncTargets; this {other} is ignored"
         ))),
     }
+}
+
+/// The problem with an `edge.kubestellar.io` object of another version than the one gitstellar reads.
+fn unsupported_version(version: &str) -> String {
+    format!(
+        "{EDGE_GROUP}/{version} is not supported; gitstellar reads {EDGE_GROUP}/{EDGE_VERSION} (KubeStellar v0.8 and later)"
+    )
 }
 
 impl Header {
@@ -902,10 +906,7 @@ fn read_workload_doc(
         let object = display(header.meta.namespace.as_deref());
         let problem = |why: String| Problem::new(&space.name, &doc.file, &object, why);
         if header.version != EDGE_VERSION {
-            problems.push(problem(format!(
-                "{EDGE_GROUP}/{} is not supported; gitstellar reads {EDGE_GROUP}/{EDGE_VERSION} (KubeStellar v0.8 and later)",
-                header.version
-            )));
+            problems.push(problem(unsupported_version(&header.version)));
             return;
         }
         match header.kind.as_str() {

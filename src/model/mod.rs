@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use sha2::Digest as _;
 
 pub use kubestellar::*;
 pub use load::{RepoConfig, ResourceMapping, SourceFile, load};
@@ -214,4 +215,39 @@ pub struct Snapshot {
     pub resources: ResourceTable,
     /// Everything wrong with the input.
     pub problems: Vec<Problem>,
+}
+
+/// A UUID (RFC 9562 version 8) derived with sha256 from a kind, a space directory and a name:
+/// stable across revisions, distinct across spaces.
+pub fn derived_uid(kind: &str, space_dir: &str, name: &str) -> String {
+    let digest =
+        sha2::Sha256::digest(format!("gitstellar.io/{kind}\0{space_dir}\0{name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::derived_uid;
+
+    #[test]
+    fn derived_uids_are_stable_uuids_distinct_per_kind_space_and_name() {
+        let a = derived_uid("edgeplacement", "wds/a", "ep");
+        assert_eq!(a, derived_uid("edgeplacement", "wds/a", "ep"));
+        assert_ne!(a, derived_uid("edgeplacement", "wds/b", "ep"));
+        assert_ne!(a, derived_uid("synctarget", "wds/a", "ep"));
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "8", "an RFC 9562 version-8 UUID");
+    }
 }

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use super::{Context, Selector, Wec, compile_all};
 use crate::model::{LabelSelector, Problem, SinglePlacement, Snapshot};
 
@@ -167,25 +165,10 @@ impl<'a> Inventory<'a> {
     }
 }
 
-/// A stable SyncTarget UID for a SyncTarget whose manifest gives none (design §9.13): a UUID
-/// built from sha256 of the inventory directory and the name, so it survives every revision.
+/// A stable SyncTarget UID for a SyncTarget whose manifest gives none (design §9.13), derived
+/// from the inventory directory and the name so that it survives every revision.
 pub fn derived_uid(inventory_dir: &str, name: &str) -> String {
-    let digest =
-        Sha256::digest(format!("gitstellar.io/synctarget\0{inventory_dir}\0{name}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&digest[..16]);
-    // Mark it as a version-8 (custom) RFC 9562 UUID so that tools read it as a UUID.
-    b[6] = (b[6] & 0x0f) | 0x80;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    crate::model::derived_uid("synctarget", inventory_dir, name)
 }
 
 #[cfg(test)]

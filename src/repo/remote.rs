@@ -137,6 +137,14 @@ impl RemoteCache {
         }
     }
 
+    /// Maps a git error while fetching, scrubbed of credentials.
+    fn fetch_error(&self) -> impl Fn(git2::Error) -> RemoteError + Copy + '_ {
+        move |e| RemoteError::Fetch {
+            url: self.redacted_url(),
+            message: scrub(e.message(), &self.url),
+        }
+    }
+
     fn repo(&self) -> Result<Repository, RemoteError> {
         Repository::open_bare(&self.path).map_err(|e| self.cache_error(&e))
     }
@@ -146,14 +154,10 @@ impl RemoteCache {
     /// the cache. Returns each ref's new value (`None`: absent) and the bytes received.
     pub fn fetch_refs(&self, names: &[String]) -> Result<FetchedRefs, RemoteError> {
         let repo = self.repo()?;
-        let err = |e: git2::Error| RemoteError::Fetch {
-            url: self.redacted_url(),
-            message: scrub(e.message(), &self.url),
-        };
+        let err = self.fetch_error();
         let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
         let tries = Cell::new(0);
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+        let callbacks = authenticated(&tries);
         let connection = remote
             .connect_auth(git2::Direction::Fetch, Some(callbacks), None)
             .map_err(err)?;
@@ -169,8 +173,7 @@ impl RemoteCache {
         let received = Cell::new(0usize);
         if !specs.is_empty() {
             let tries = Cell::new(0);
-            let mut callbacks = RemoteCallbacks::new();
-            callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+            let mut callbacks = authenticated(&tries);
             callbacks.transfer_progress(|p| {
                 received.set(p.received_bytes());
                 true
@@ -208,14 +211,10 @@ impl RemoteCache {
     /// ref name, when the remote says.
     pub fn fetch(&self) -> Result<Option<String>, RemoteError> {
         let repo = self.repo()?;
-        let err = |e: git2::Error| RemoteError::Fetch {
-            url: self.redacted_url(),
-            message: scrub(e.message(), &self.url),
-        };
+        let err = self.fetch_error();
         let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
         let tries = Cell::new(0);
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+        let callbacks = authenticated(&tries);
         let mut options = FetchOptions::new();
         options
             .remote_callbacks(callbacks)
@@ -255,8 +254,7 @@ impl RemoteCache {
             .collect();
         let tries = Cell::new(0);
         let rejected = std::cell::RefCell::new(Vec::new());
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|url, user, allowed| credentials(&tries, url, user, allowed));
+        let mut callbacks = authenticated(&tries);
         callbacks.push_update_reference(|name, status| {
             if status.is_some() {
                 rejected.borrow_mut().push(name.to_string());
@@ -276,6 +274,13 @@ impl RemoteCache {
         drop(options);
         Ok(rejected.into_inner())
     }
+}
+
+/// Callbacks that answer credential requests (counting attempts in `tries`).
+fn authenticated(tries: &Cell<u32>) -> RemoteCallbacks<'_> {
+    let mut callbacks = RemoteCallbacks::new();
+    callbacks.credentials(move |url, user, allowed| credentials(tries, url, user, allowed));
+    callbacks
 }
 
 /// The credential callback: token, credential helper, ssh agent, key files, in that order.

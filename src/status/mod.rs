@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::model::{
     EDGE_API_VERSION, EdgePlacement, Problem, SinglePlacement, SinglePlacementSlice, Snapshot,
@@ -124,7 +123,7 @@ pub fn single_placement_slice(
         .meta
         .uid
         .clone()
-        .unwrap_or_else(|| derived_uid("edgeplacement", &wds.dir, &ep.meta.name));
+        .unwrap_or_else(|| crate::model::derived_uid("edgeplacement", &wds.dir, &ep.meta.name));
     SinglePlacementSlice {
         api_version: EDGE_API_VERSION.into(),
         kind: "SinglePlacementSlice".into(),
@@ -139,25 +138,6 @@ pub fn single_placement_slice(
         }),
         destinations,
     }
-}
-
-/// A UUID (RFC 9562 version 8) derived with sha256 from a kind, a space directory and a name:
-/// stable across revisions, distinct across spaces.
-pub fn derived_uid(kind: &str, space_dir: &str, name: &str) -> String {
-    let digest = Sha256::digest(format!("gitstellar.io/{kind}\0{space_dir}\0{name}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&digest[..16]);
-    b[6] = (b[6] & 0x0f) | 0x80;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 /// The subject of a status commit: `status: 1 SinglePlacementSlice added, 2 changed; problems changed`.
@@ -231,13 +211,5 @@ mod tests {
         let problems = String::from_utf8_lossy(&tree.files[PROBLEMS_FILE]).into_owned();
         assert_eq!(problems.trim(), "[]");
         assert_eq!(tree.files.len(), 1);
-    }
-
-    #[test]
-    fn derived_uids_are_stable() {
-        let a = derived_uid("edgeplacement", "wds/a", "ep");
-        assert_eq!(a, derived_uid("edgeplacement", "wds/a", "ep"));
-        assert_ne!(a, derived_uid("edgeplacement", "wds/b", "ep"));
-        assert_eq!(a.len(), 36);
     }
 }
