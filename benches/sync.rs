@@ -180,8 +180,8 @@ fn sync_figures(n: usize, m: usize) {
 }
 
 /// A bare repository with `n` mailbox refs (M objects each, almost all shared), served by a
-/// `git daemon`; returns the pack bytes one agent receives for its first fetch.
-fn agent_fetch_bytes(n: usize, m: usize) -> usize {
+/// `git daemon`; returns the pack bytes and all the bytes one agent receives for its first fetch.
+fn agent_fetch_bytes(n: usize, m: usize) -> (usize, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let bare = dir.path().join("origin.git");
     let repo = git2::Repository::init_bare(&bare).expect("init");
@@ -239,9 +239,10 @@ fn agent_fetch_bytes(n: usize, m: usize) -> usize {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
+    let (proxy_port, counted) = counting_proxy(port);
     let cache_root = dir.path().join("cache");
-    let cache = RemoteCache::open(&format!("git://127.0.0.1:{port}/origin.git"), &cache_root)
-        .expect("cache");
+    let url = format!("git://127.0.0.1:{proxy_port}/origin.git");
+    let cache = RemoteCache::open(&url, &cache_root).expect("cache");
     let wec = wec_name(0);
     let fetched = cache
         .fetch_refs(&[
@@ -251,7 +252,49 @@ fn agent_fetch_bytes(n: usize, m: usize) -> usize {
         .expect("fetch");
     let _ = daemon.kill();
     let _ = daemon.wait();
-    fetched.received_bytes
+    (
+        fetched.received_bytes,
+        counted.load(std::sync::atomic::Ordering::SeqCst),
+    )
+}
+
+/// A loopback TCP proxy to `port` that counts the bytes the server sends (ref advertisement and
+/// pack alike): what an agent really receives.
+fn counting_proxy(port: u16) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy");
+    let proxy_port = listener.local_addr().expect("addr").port();
+    let counted = Arc::new(AtomicUsize::new(0));
+    let total = counted.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (mut from_client, mut to_server) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut to_server);
+                let _ = to_server.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut from_server, mut to_client) = (server, client);
+            let total = total.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = from_server.read(&mut buf) {
+                    if n == 0 || to_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    total.fetch_add(n, Ordering::SeqCst);
+                }
+                let _ = to_client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (proxy_port, counted)
 }
 
 fn main() {
@@ -263,9 +306,9 @@ fn main() {
         if quick && fleet > 100 {
             break;
         }
+        let (pack, total) = agent_fetch_bytes(fleet, m);
         println!(
-            "agent: first fetch with a fleet of {fleet:>4} WECs: {} bytes",
-            agent_fetch_bytes(fleet, m)
+            "agent: first fetch with a fleet of {fleet:>4} WECs: {pack} pack bytes, {total} bytes received in all (ref advertisement included)"
         );
     }
 }

@@ -74,6 +74,17 @@ impl Origin {
 }
 
 async fn agent(url: &str, wec: &str, kubeconfig: &Path, cache: &Path) -> Outcome {
+    agent_with_path(url, wec, kubeconfig, cache, None).await
+}
+
+/// Runs the agent once; `path` replaces its PATH (to hide the `git` command).
+async fn agent_with_path(
+    url: &str,
+    wec: &str,
+    kubeconfig: &Path,
+    cache: &Path,
+    path: Option<PathBuf>,
+) -> Outcome {
     let args: Vec<String> = vec![
         "agent".into(),
         "--repo".into(),
@@ -175,6 +186,40 @@ async fn the_agent_pulls_its_own_mailbox_and_pushes_its_report() {
     out.assert_exit(0);
     assert!(
         florin.get("apps/v1", &rs).await.unwrap().is_none(),
+        "{}",
+        out.stdout
+    );
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_git_command_libgit2_fetches() {
+    let origin = Origin::new();
+    let daemon = GitDaemon::start(origin.base.path());
+    let sim = Simulator::start(SimOptions {
+        clusters: vec!["guilder".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let empty = dir.path().join("no-git");
+    std::fs::create_dir(&empty).unwrap();
+    let out = agent_with_path(
+        &daemon.url("origin.git"),
+        "guilder",
+        &kubeconfig,
+        &dir.path().join("cache"),
+        Some(empty),
+    )
+    .await;
+    out.assert_exit(0);
+    let guilder = KubeCluster::new(sim.client("guilder").unwrap());
+    let speciald = id("apps", "Deployment", Some("specialstuff"), "speciald");
+    assert!(
+        guilder.get("apps/v1", &speciald).await.unwrap().is_some(),
         "{}",
         out.stdout
     );
