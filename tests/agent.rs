@@ -99,9 +99,16 @@ async fn agent_with_path(
         cache.to_string_lossy().into_owned(),
         "--once".into(),
     ];
-    tokio::task::spawn_blocking(move || TestCommand::new().args(&args).run())
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = TestCommand::new();
+        cmd.args(&args);
+        if let Some(path) = path {
+            cmd.env("PATH", path);
+        }
+        cmd.run()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
