@@ -40,6 +40,67 @@ fn example1() -> plan::Plan {
     plan::compute(&snapshot)
 }
 
+/// One cluster to test against: a simulated one, or the real cluster that
+/// `GITSTELLAR_TEST_KUBECONFIG` (and `GITSTELLAR_TEST_CONTEXT`) point at. On a real cluster each
+/// test works in a namespace and under an instance name of its own.
+struct One {
+    sim: Option<Simulator>,
+    client: kube::Client,
+    ns: String,
+    options: SyncOptions,
+}
+
+async fn one(test: &str) -> One {
+    match std::env::var_os("GITSTELLAR_TEST_KUBECONFIG") {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+            let context = std::env::var("GITSTELLAR_TEST_CONTEXT").ok();
+            let options = kube::config::KubeConfigOptions {
+                context,
+                ..Default::default()
+            };
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .unwrap();
+            let suffix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                % 1_000_000;
+            One {
+                sim: None,
+                client: kube::Client::try_from(config).unwrap(),
+                ns: format!("gs-test-{test}-{suffix}"),
+                options: SyncOptions {
+                    instance: format!("gs-test-{test}-{suffix}"),
+                    ..Default::default()
+                },
+            }
+        }
+        None => {
+            let sim = start(&["a"]).await;
+            One {
+                client: sim.client("a").unwrap(),
+                sim: Some(sim),
+                ns: "ns".into(),
+                options: SyncOptions::default(),
+            }
+        }
+    }
+}
+
+impl One {
+    fn cluster(&self) -> KubeCluster {
+        KubeCluster::new(self.client.clone())
+    }
+
+    async fn done(self) {
+        if let Some(sim) = self.sim {
+            sim.shutdown().await.unwrap();
+        }
+    }
+}
+
 async fn start(clusters: &[&str]) -> Simulator {
     Simulator::start(SimOptions {
         clusters: clusters.iter().map(|c| c.to_string()).collect(),
@@ -208,34 +269,35 @@ async fn example1_reaches_exactly_its_wecs() {
 
 #[tokio::test]
 async fn changes_are_applied_and_departures_pruned() {
-    let sim = start(&["a"]).await;
-    let c = cluster(&sim, "a");
-    let options = SyncOptions::default();
+    let t = one("prune").await;
+    let c = t.cluster();
+    let ns = t.ns.as_str();
+    let options = t.options.clone();
     let first = mailbox(
         "a",
         vec![
-            namespace("ns"),
-            configmap("ns", "keep", json!({"k": "1"})),
-            configmap("ns", "gone", json!({"k": "1"})),
+            namespace(ns),
+            configmap(ns, "keep", json!({"k": "1"})),
+            configmap(ns, "gone", json!({"k": "1"})),
         ],
     );
     assert!(sync(&c, &first, &options).await.is_clean());
     let second = mailbox(
         "a",
-        vec![namespace("ns"), configmap("ns", "keep", json!({"k": "2"}))],
+        vec![namespace(ns), configmap(ns, "keep", json!({"k": "2"}))],
     );
     let report = sync(&c, &second, &options).await;
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(
-        outcomes(&report).get("core/ConfigMap/ns/gone"),
+        outcomes(&report).get(&format!("core/ConfigMap/{ns}/gone")),
         Some(&Outcome::Pruned)
     );
-    let keep = get(&c, "v1", &id("", "ConfigMap", Some("ns"), "keep"))
+    let keep = get(&c, "v1", &id("", "ConfigMap", Some(ns), "keep"))
         .await
         .unwrap();
     assert_eq!(keep["data"]["k"], json!("2"));
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some("ns"), "gone"))
+        get(&c, "v1", &id("", "ConfigMap", Some(ns), "gone"))
             .await
             .is_none()
     );
@@ -244,34 +306,35 @@ async fn changes_are_applied_and_departures_pruned() {
     let report = sync(&c, &mailbox("a", Vec::new()), &options).await;
     assert!(report.is_clean(), "{report:?}");
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some("ns"), "keep"))
+        get(&c, "v1", &id("", "ConfigMap", Some(ns), "keep"))
             .await
             .is_none()
     );
     assert!(
-        gone_soon(&c, "v1", &id("", "Namespace", None, "ns")).await,
+        gone_soon(&c, "v1", &id("", "Namespace", None, ns)).await,
         "an owned, empty namespace goes too"
     );
-    sim.shutdown().await.unwrap();
+    t.done().await;
 }
 
 #[tokio::test]
 async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
-    let sim = start(&["a"]).await;
-    let c = cluster(&sim, "a");
-    let options = SyncOptions::default();
+    let t = one("drift").await;
+    let c = t.cluster();
+    let ns = t.ns.as_str();
+    let options = t.options.clone();
     let desired = mailbox(
         "a",
-        vec![namespace("ns"), configmap("ns", "cm", json!({"k": "git"}))],
+        vec![namespace(ns), configmap(ns, "cm", json!({"k": "git"}))],
     );
     assert!(sync(&c, &desired, &options).await.is_clean());
 
     // Someone edits a field gitstellar manages (as `kubectl edit` would: another field manager).
-    let edited = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "ns"}, "data": {"k": "edited"}});
-    let kube = sim.client("a").unwrap();
+    let edited = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": ns}, "data": {"k": "edited"}});
+    let kube = t.client.clone();
     let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
         kube.clone(),
-        "ns",
+        ns,
         &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
     );
     api.patch(
@@ -282,7 +345,7 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
     .await
     .unwrap();
     // And someone creates an object by hand in the same namespace.
-    let handmade = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "handmade", "namespace": "ns"}, "data": {"mine": "yes"}});
+    let handmade = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "handmade", "namespace": ns}, "data": {"mine": "yes"}});
     api.patch(
         "handmade",
         &kube::api::PatchParams::apply("kubectl"),
@@ -292,7 +355,7 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
     .unwrap();
 
     assert!(sync(&c, &desired, &options).await.is_clean());
-    let cm = get(&c, "v1", &id("", "ConfigMap", Some("ns"), "cm"))
+    let cm = get(&c, "v1", &id("", "ConfigMap", Some(ns), "cm"))
         .await
         .unwrap();
     assert_eq!(cm["data"]["k"], json!("git"), "drift corrected");
@@ -301,18 +364,18 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
     let clash = mailbox(
         "a",
         vec![
-            namespace("ns"),
-            configmap("ns", "cm", json!({"k": "git"})),
-            configmap("ns", "handmade", json!({"mine": "git's"})),
+            namespace(ns),
+            configmap(ns, "cm", json!({"k": "git"})),
+            configmap(ns, "handmade", json!({"mine": "git's"})),
         ],
     );
     let report = sync(&c, &clash, &options).await;
     assert_eq!(
-        outcomes(&report).get("core/ConfigMap/ns/handmade"),
+        outcomes(&report).get(&format!("core/ConfigMap/{ns}/handmade")),
         Some(&Outcome::Failed),
         "{report:?}"
     );
-    let hand = get(&c, "v1", &id("", "ConfigMap", Some("ns"), "handmade"))
+    let hand = get(&c, "v1", &id("", "ConfigMap", Some(ns), "handmade"))
         .await
         .unwrap();
     assert_eq!(hand["data"]["mine"], json!("yes"));
@@ -320,30 +383,29 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
     // Everything leaves git: the hand-made object survives, and so does its namespace (unmarked).
     let report = sync(&c, &mailbox("a", Vec::new()), &options).await;
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some("ns"), "handmade"))
+        get(&c, "v1", &id("", "ConfigMap", Some(ns), "handmade"))
             .await
             .is_some()
     );
     assert_eq!(
-        outcomes(&report).get("core/Namespace/_cluster/ns"),
+        outcomes(&report).get(&format!("core/Namespace/_cluster/{ns}")),
         Some(&Outcome::Kept),
         "{report:?}"
     );
-    let ns = get(&c, "v1", &id("", "Namespace", None, "ns"))
-        .await
-        .unwrap();
+    let ns = get(&c, "v1", &id("", "Namespace", None, ns)).await.unwrap();
     assert!(
         ns.pointer("/metadata/labels/gitstellar.io~1managed-by")
             .is_none(),
         "our mark removed: {ns}"
     );
-    sim.shutdown().await.unwrap();
+    t.done().await;
 }
 
 #[tokio::test]
 async fn a_crd_and_its_custom_resource_in_one_mailbox() {
-    let sim = start(&["a"]).await;
-    let c = cluster(&sim, "a");
+    let t = one("crd").await;
+    let c = t.cluster();
+    let ns = t.ns.as_str();
     let crd = Desired {
         id: id(
             "apiextensions.k8s.io",
@@ -363,28 +425,28 @@ async fn a_crd_and_its_custom_resource_in_one_mailbox() {
         }),
     };
     let widget = Desired {
-        id: id("example.com", "Widget", Some("ns"), "w1"),
+        id: id("example.com", "Widget", Some(ns), "w1"),
         wds: "w".into(),
         create_only: false,
-        object: json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": "ns"}, "spec": {"size": 3}}),
+        object: json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": ns}, "spec": {"size": 3}}),
     };
     // The CR comes first in the list: the engine must still create the CRD (and wait) first.
     let report = sync(
         &c,
-        &mailbox("a", vec![widget, crd, namespace("ns")]),
-        &SyncOptions::default(),
+        &mailbox("a", vec![widget, crd, namespace(ns)]),
+        &t.options.clone(),
     )
     .await;
     assert!(report.is_clean(), "{report:?}");
     let live = get(
         &c,
         "example.com/v1",
-        &id("example.com", "Widget", Some("ns"), "w1"),
+        &id("example.com", "Widget", Some(ns), "w1"),
     )
     .await
     .unwrap();
     assert_eq!(live["spec"]["size"], json!(3));
-    sim.shutdown().await.unwrap();
+    t.done().await;
 }
 
 #[tokio::test]
@@ -429,72 +491,74 @@ async fn a_wec_that_is_down_catches_up_while_the_others_stay_in_sync() {
 
 #[tokio::test]
 async fn create_only_objects_are_created_once_and_never_deleted() {
-    let sim = start(&["a"]).await;
-    let c = cluster(&sim, "a");
-    let options = SyncOptions::default();
-    let mut secret = configmap("ns", "seed", json!({"v": "initial"}));
+    let t = one("createonly").await;
+    let c = t.cluster();
+    let ns = t.ns.as_str();
+    let options = t.options.clone();
+    let mut secret = configmap(ns, "seed", json!({"v": "initial"}));
     secret.create_only = true;
     secret.object["metadata"]["annotations"] =
         json!({"edge.kubestellar.io/downsync-overwrite": "false"});
     let report = sync(
         &c,
-        &mailbox("a", vec![namespace("ns"), secret.clone()]),
+        &mailbox("a", vec![namespace(ns), secret.clone()]),
         &options,
     )
     .await;
     assert_eq!(
-        outcomes(&report).get("core/ConfigMap/ns/seed"),
+        outcomes(&report).get(&format!("core/ConfigMap/{ns}/seed")),
         Some(&Outcome::Created)
     );
     let mut changed = secret.clone();
     changed.object["data"]["v"] = json!("changed in git");
-    let report = sync(&c, &mailbox("a", vec![namespace("ns"), changed]), &options).await;
+    let report = sync(&c, &mailbox("a", vec![namespace(ns), changed]), &options).await;
     assert_eq!(
-        outcomes(&report).get("core/ConfigMap/ns/seed"),
+        outcomes(&report).get(&format!("core/ConfigMap/{ns}/seed")),
         Some(&Outcome::Exists)
     );
     assert_eq!(
-        get(&c, "v1", &id("", "ConfigMap", Some("ns"), "seed"))
+        get(&c, "v1", &id("", "ConfigMap", Some(ns), "seed"))
             .await
             .unwrap()["data"]["v"],
         json!("initial")
     );
-    let report = sync(&c, &mailbox("a", vec![namespace("ns")]), &options).await;
+    let report = sync(&c, &mailbox("a", vec![namespace(ns)]), &options).await;
     assert_eq!(
-        outcomes(&report).get("core/ConfigMap/ns/seed"),
+        outcomes(&report).get(&format!("core/ConfigMap/{ns}/seed")),
         Some(&Outcome::Kept)
     );
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some("ns"), "seed"))
+        get(&c, "v1", &id("", "ConfigMap", Some(ns), "seed"))
             .await
             .is_some()
     );
-    sim.shutdown().await.unwrap();
+    t.done().await;
 }
 
 #[tokio::test]
 async fn drift_is_watched_not_polled() {
     use futures::StreamExt;
     use gitstellar::sync::drift::{Drift, wanted, watch};
-    let sim = start(&["a"]).await;
-    let c = cluster(&sim, "a");
-    let objects = vec![namespace("ns"), configmap("ns", "cm", json!({"k": "git"}))];
-    let report = sync(&c, &mailbox("a", objects.clone()), &SyncOptions::default()).await;
+    let t = one("watch").await;
+    let c = t.cluster();
+    let ns = t.ns.as_str();
+    let objects = vec![namespace(ns), configmap(ns, "cm", json!({"k": "git"}))];
+    let report = sync(&c, &mailbox("a", objects.clone()), &t.options.clone()).await;
     assert!(report.is_clean());
     let kinds = c.resources_of(&objects).await;
     assert_eq!(kinds.len(), 2);
     let mut drifts = Box::pin(watch(
-        sim.client("a").unwrap(),
-        "gitstellar",
+        t.client.clone(),
+        &t.options.instance,
         &kinds,
         wanted(&objects),
     ));
     let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-        sim.client("a").unwrap(),
-        "ns",
+        t.client.clone(),
+        ns,
         &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
     );
-    let edited = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "ns"}, "data": {"k": "edited"}});
+    let edited = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": ns}, "data": {"k": "edited"}});
     api.patch(
         "cm",
         &kube::api::PatchParams::apply("kubectl-edit").force(),
@@ -507,7 +571,7 @@ async fn drift_is_watched_not_polled() {
         .expect("a drift event");
     assert_eq!(
         drift,
-        Some(Drift::Changed(id("", "ConfigMap", Some("ns"), "cm")))
+        Some(Drift::Changed(id("", "ConfigMap", Some(ns), "cm")))
     );
-    sim.shutdown().await.unwrap();
+    t.done().await;
 }
