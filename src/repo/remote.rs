@@ -158,10 +158,8 @@ impl RemoteCache {
                         format!("Authorization: Bearer {token}"),
                     );
             }
-            if let Some(key) = std::env::var_os(SSH_KEY_ENV) {
-                let mut ssh = std::ffi::OsString::from("ssh -o IdentitiesOnly=yes -i ");
-                ssh.push(key);
-                cmd.env("GIT_SSH_COMMAND", ssh);
+            if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+                cmd.env("GIT_SSH_COMMAND", ssh_command());
             }
             cmd.output()
         };
@@ -375,6 +373,26 @@ impl RemoteCache {
         drop(options);
         Ok(rejected.into_inner())
     }
+}
+
+/// The ssh command the `git` command uses: the same known hosts as libgit2 (`$HOME/.ssh`; ssh
+/// itself would read the passwd entry's home, which differs in containers) and, when
+/// `GITSTELLAR_SSH_KEY` names one, only that key.
+fn ssh_command() -> String {
+    // GIT_SSH_COMMAND goes through a shell: quote every path.
+    let quote = |p: &std::path::Path| format!("'{}'", p.to_string_lossy().replace('\'', "'\\''"));
+    let mut command = String::from("ssh");
+    if let Some(home) = std::env::var_os("HOME") {
+        let known = PathBuf::from(home).join(".ssh").join("known_hosts");
+        command.push_str(&format!(" -o UserKnownHostsFile={}", quote(&known)));
+    }
+    if let Some(key) = std::env::var_os(SSH_KEY_ENV) {
+        command.push_str(&format!(
+            " -o IdentitiesOnly=yes -i {}",
+            quote(std::path::Path::new(&key))
+        ));
+    }
+    command
 }
 
 /// Callbacks that answer credential requests (counting attempts in `tries`).
