@@ -28,20 +28,7 @@ struct Origin {
 
 impl Origin {
     fn new() -> Origin {
-        let work = GitRepo::new();
-        work.copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo"),
-            "",
-        );
-        work.commit("example1");
-        let base = tempfile::tempdir().unwrap();
-        work.git(&[
-            "clone",
-            "--bare",
-            "-q",
-            ".",
-            &base.path().join("origin.git").to_string_lossy(),
-        ]);
+        let (work, base) = common::example1_origin();
         let origin = Origin { work, base };
         origin.reconcile();
         origin
@@ -148,12 +135,7 @@ async fn the_agent_pulls_its_own_mailbox_and_pushes_its_report() {
         "{report}"
     );
     // It fetched only its own refs: no other WEC's mailbox, no source branch.
-    let cached = std::fs::read_dir(&cache)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "git"))
-        .unwrap();
+    let cached = common::cache_repository(&cache);
     let refs = origin.work.git(&[
         "--git-dir",
         &cached.to_string_lossy(),

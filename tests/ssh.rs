@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{GitRepo, TestCommand};
+use common::TestCommand;
 
 /// An `sshd` on a free loopback port that accepts one client key; killed when dropped.
 struct Sshd {
@@ -98,28 +98,10 @@ impl Drop for Sshd {
     }
 }
 
-fn origin() -> (GitRepo, tempfile::TempDir) {
-    let work = GitRepo::new();
-    work.copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo"),
-        "",
-    );
-    work.commit("example1");
-    let base = tempfile::tempdir().unwrap();
-    work.git(&[
-        "clone",
-        "--bare",
-        "-q",
-        ".",
-        &base.path().join("origin.git").to_string_lossy(),
-    ]);
-    (work, base)
-}
-
 #[test]
 fn reconcile_pushes_over_ssh_with_a_key_file() {
     let sshd = Sshd::start();
-    let (work, base) = origin();
+    let (work, base) = common::example1_origin();
     let bare = base.path().join("origin.git");
     let cache = tempfile::tempdir().unwrap();
     let out = TestCommand::new()
@@ -158,7 +140,7 @@ async fn an_agent_fetches_only_its_refs_over_ssh() {
     use gitstellar::wecsim::{SimOptions, Simulator};
 
     let sshd = Sshd::start();
-    let (work, base) = origin();
+    let (work, base) = common::example1_origin();
     let bare = base.path().join("origin.git");
     TestCommand::new()
         .args(&["reconcile", "--repo"])
@@ -214,12 +196,7 @@ async fn an_agent_fetches_only_its_refs_over_ssh() {
         out.stderr
     );
     // Only its own refs came over, and its report went back.
-    let cached = std::fs::read_dir(&cache)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "git"))
-        .unwrap();
+    let cached = common::cache_repository(&cache);
     let refs = work.git(&[
         "--git-dir",
         &cached.to_string_lossy(),

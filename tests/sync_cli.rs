@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{GitRepo, Outcome, TestCommand};
 use gitstellar::model::ObjectId;
 use gitstellar::sync::{Cluster, KubeCluster};
@@ -19,12 +17,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
-        let repo = GitRepo::new();
-        repo.copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo"),
-            "",
-        );
-        repo.commit("example1");
+        let repo = common::example1_repo();
         let sim = Simulator::start(SimOptions {
             clusters: vec!["florin".into(), "guilder".into()],
             ..Default::default()

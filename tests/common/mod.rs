@@ -398,3 +398,38 @@ impl Drop for GitDaemon {
         let _ = self.child.wait();
     }
 }
+
+/// A git repository holding `examples-repo/` (KubeStellar's example1) in one commit.
+pub fn example1_repo() -> GitRepo {
+    let work = GitRepo::new();
+    work.copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo"),
+        "",
+    );
+    work.commit("example1");
+    work
+}
+
+/// example1 in a work repository, and a bare clone of it at `<dir>/origin.git` (the "remote").
+pub fn example1_origin() -> (GitRepo, tempfile::TempDir) {
+    let work = example1_repo();
+    let base = tempfile::tempdir().expect("temporary directory");
+    work.git(&[
+        "clone",
+        "--bare",
+        "-q",
+        ".",
+        &base.path().join("origin.git").to_string_lossy(),
+    ]);
+    (work, base)
+}
+
+/// The bare repository a remote cache keeps under `cache_root` (there is one per URL).
+pub fn cache_repository(cache_root: &Path) -> PathBuf {
+    std::fs::read_dir(cache_root)
+        .expect("read the cache directory")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "git"))
+        .expect("a cache repository")
+}
