@@ -6,12 +6,10 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const MAILBOX: &str = "refs/heads/gitstellar/mailbox/";
-const STATUS: &str = "refs/heads/gitstellar/status";
-
 mod common;
 
-use common::GitDaemon;
+use common::http::HttpGit;
+use common::{GitDaemon, MAILBOX, STATUS, rev, trailer};
 
 fn git_cmd(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
@@ -134,10 +132,6 @@ impl Fixture {
     }
 }
 
-fn rev(dir: &Path, name: &str) -> Option<String> {
-    git_try(dir, &["rev-parse", "--verify", "-q", name]).map(|s| s.trim().to_string())
-}
-
 fn show(dir: &Path, spec: &str) -> String {
     git(dir, &["show", spec])
 }
@@ -151,20 +145,6 @@ fn ls_tree(dir: &Path, rev: &str) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-fn trailer(dir: &Path, rev: &str) -> String {
-    git(
-        dir,
-        &[
-            "log",
-            "-1",
-            "--format=%(trailers:key=Source-Revision,valueonly)",
-            rev,
-        ],
-    )
-    .trim()
-    .to_string()
 }
 
 fn commit_count(dir: &Path, rev: &str) -> usize {
@@ -1291,180 +1271,6 @@ fn concurrent_remote_reconciles_share_a_cache_safely() {
     git(&bare, &["fsck", "--strict", "--no-progress"]);
 }
 
-/// A minimal smart-HTTP git server for tests: `git http-backend` behind HTTP basic authentication
-/// (user `x-access-token`, the given password), on loopback. Each connection serves one request.
-struct HttpGit {
-    port: u16,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Every `Authorization` header received, to check what was sent.
-    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-impl HttpGit {
-    fn start(root: &Path, password: &str) -> HttpGit {
-        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let expected = format!(
-            "Basic {}",
-            base64(format!("x-access-token:{password}").as_bytes())
-        );
-        let root = root.to_path_buf();
-        let (stop2, seen2) = (stop.clone(), seen.clone());
-        std::thread::spawn(move || {
-            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                    continue;
-                };
-                stream.set_nonblocking(false).expect("blocking");
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut headers: Vec<(String, String)> = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':') {
-                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                    }
-                }
-                let header = |name: &str| {
-                    headers
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                };
-                let mut body = Vec::new();
-                if let Some(len) = header("content-length").and_then(|l| l.parse::<usize>().ok()) {
-                    body.resize(len, 0);
-                    let _ = reader.read_exact(&mut body);
-                } else if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-                    loop {
-                        let mut size = String::new();
-                        if reader.read_line(&mut size).unwrap_or(0) == 0 {
-                            break;
-                        }
-                        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                        let mut chunk = vec![0; n + 2];
-                        if reader.read_exact(&mut chunk).is_err() || n == 0 {
-                            break;
-                        }
-                        body.extend_from_slice(&chunk[..n]);
-                    }
-                }
-                let mut stream = stream;
-                let auth = header("authorization");
-                seen2
-                    .lock()
-                    .expect("lock")
-                    .push(auth.clone().unwrap_or_default());
-                if auth.as_deref() != Some(expected.as_str()) {
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                    continue;
-                }
-                let mut parts = request_line.split_whitespace();
-                let method = parts.next().unwrap_or("GET").to_string();
-                let target = parts.next().unwrap_or("/").to_string();
-                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-                let mut cgi = git_cmd(&root)
-                    .arg("http-backend")
-                    .env("GIT_PROJECT_ROOT", &root)
-                    .env("GIT_HTTP_EXPORT_ALL", "1")
-                    .env("REMOTE_USER", "x-access-token")
-                    .env("REQUEST_METHOD", &method)
-                    .env("PATH_INFO", path)
-                    .env("QUERY_STRING", query)
-                    .env("CONTENT_TYPE", header("content-type").unwrap_or_default())
-                    .env("CONTENT_LENGTH", body.len().to_string())
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("http-backend");
-                if let Some(mut stdin) = cgi.stdin.take() {
-                    let _ = stdin.write_all(&body);
-                }
-                let out = cgi.wait_with_output().expect("http-backend output");
-                let text = out.stdout;
-                let split = text
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .map(|p| (p, 4))
-                    .or_else(|| text.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)));
-                let Some((end, gap)) = split else {
-                    continue;
-                };
-                let head = String::from_utf8_lossy(&text[..end]).into_owned();
-                let payload = &text[end + gap..];
-                let mut status = "200 OK".to_string();
-                let mut response = String::new();
-                for line in head.lines() {
-                    if let Some(s) = line.strip_prefix("Status:") {
-                        status = s.trim().to_string();
-                    } else if !line.trim().is_empty() {
-                        response.push_str(line.trim_end());
-                        response.push_str("\r\n");
-                    }
-                }
-                let _ = stream.write_all(
-                    format!(
-                        "HTTP/1.1 {status}\r\n{response}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                        payload.len()
-                    )
-                    .as_bytes(),
-                );
-                let _ = stream.write_all(payload);
-            }
-        });
-        HttpGit { port, stop, seen }
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("http://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for HttpGit {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// http(s) with a token: `GITSTELLAR_GIT_TOKEN` answers the server's basic-auth challenge for
 /// fetch and push; without it, or with a wrong one, the pass fails cleanly and the token never
 /// shows.
@@ -1503,14 +1309,10 @@ fn http_remote_with_a_token() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!all.contains(token), "{all}");
-    let head = rev(&bare, "refs/heads/main").expect("main");
-    assert_eq!(trailer(&bare, &format!("{MAILBOX}guilder")), head);
-    assert_eq!(trailer(&bare, STATUS), head);
+    common::assert_reconciled(&bare);
     assert!(
         server
-            .seen
-            .lock()
-            .expect("lock")
+            .authorizations()
             .iter()
             .any(|a| a.starts_with("Basic ")),
         "the token was sent as basic auth"

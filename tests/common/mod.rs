@@ -4,6 +4,8 @@
 //! Every test file includes this module with `mod common;` and uses only part of it.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -212,6 +214,12 @@ impl TestCommand {
         self
     }
 
+    /// Removes an environment variable the caller's environment may hold.
+    pub fn env_remove(&mut self, key: &str) -> &mut Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
     /// Runs the command and captures its outcome.
     pub fn run(&mut self) -> Outcome {
         let out = self.cmd.output().expect("run gitstellar");
@@ -396,6 +404,59 @@ impl Drop for GitDaemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The prefix of the mailbox branches reconcile writes, one per WEC.
+pub const MAILBOX: &str = "refs/heads/gitstellar/mailbox/";
+/// The status branch reconcile writes.
+pub const STATUS: &str = "refs/heads/gitstellar/status";
+
+/// Runs `git` in `dir` (a working tree or a bare repository); `None` unless it succeeds.
+fn git_at(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = git_env(&mut Command::new("git"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run git");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The commit id `name` has in the repository at `dir`; `None` when it names nothing.
+pub fn rev(dir: &Path, name: &str) -> Option<String> {
+    git_at(dir, &["rev-parse", "--verify", "-q", name])
+}
+
+/// The `Source-Revision` trailer of the commit `rev` names in the repository at `dir`: the source
+/// commit a gitstellar commit was computed from.
+#[track_caller]
+pub fn trailer(dir: &Path, rev: &str) -> String {
+    git_at(
+        dir,
+        &[
+            "log",
+            "-1",
+            "--format=%(trailers:key=Source-Revision,valueonly)",
+            rev,
+        ],
+    )
+    .unwrap_or_else(|| panic!("no commit {rev} in {}", dir.display()))
+}
+
+/// Panics unless the example1 repository at `dir` has both WECs' mailboxes and the status
+/// branch, each computed from the head of `main`.
+#[track_caller]
+pub fn assert_reconciled(dir: &Path) {
+    let head = rev(dir, "refs/heads/main").expect("a main branch");
+    for name in [
+        format!("{MAILBOX}florin"),
+        format!("{MAILBOX}guilder"),
+        STATUS.to_string(),
+    ] {
+        assert_eq!(trailer(dir, &name), head, "{name}");
     }
 }
 
