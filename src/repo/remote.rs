@@ -5,6 +5,10 @@
 //! Credentials come from `GITSTELLAR_GIT_TOKEN` (https), the git credential helper (https), the ssh
 //! agent or a key file (`GITSTELLAR_SSH_KEY`, else `~/.ssh/id_ed25519` or `~/.ssh/id_rsa`). They
 //! are never stored in the cache's configuration, and errors are scrubbed of them.
+//!
+//! The certificates of https remotes are always verified. libgit2 (built with OpenSSL) trusts the
+//! system's CAs and those OpenSSL finds through `SSL_CERT_FILE` or `SSL_CERT_DIR`; the `git`
+//! command, when it fetches, follows its own settings (`GIT_SSL_CAINFO`, `http.sslCAInfo`).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -233,7 +237,7 @@ impl RemoteCache {
     fn fetch_error(&self) -> impl Fn(git2::Error) -> RemoteError + Copy + '_ {
         move |e| RemoteError::Fetch {
             url: self.redacted_url(),
-            message: scrub(e.message(), &self.url),
+            message: scrub(&describe(&e), &self.url),
         }
     }
 
@@ -341,7 +345,7 @@ impl RemoteCache {
         let repo = self.repo()?;
         let err = |e: git2::Error| RemoteError::Push {
             url: self.redacted_url(),
-            message: scrub(e.message(), &self.url),
+            message: scrub(&describe(&e), &self.url),
         };
         let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
         let specs: Vec<String> = refs
@@ -393,6 +397,20 @@ fn ssh_command() -> String {
         ));
     }
     command
+}
+
+/// What a libgit2 error says, in words a user can act on where libgit2's are vague: a server
+/// certificate that fails verification is reported by libgit2 only as "invalid".
+fn describe(e: &git2::Error) -> String {
+    if e.code() == ErrorCode::Certificate {
+        format!(
+            "the server's certificate could not be verified ({}); a private CA is trusted \
+             through SSL_CERT_FILE",
+            e.message()
+        )
+    } else {
+        e.message().to_string()
+    }
 }
 
 /// Callbacks that answer credential requests (counting attempts in `tries`).
