@@ -12,6 +12,7 @@ pub mod mailbox;
 pub mod model;
 pub mod placement;
 pub mod plan;
+pub mod reconcile;
 pub mod repo;
 pub mod status;
 pub mod sync;

@@ -749,9 +749,8 @@ fn scale_1000_wecs_by_1000_objects() {
     let (out, noop, noop_peak) = timed_reconcile(&repo, &[]);
     assert_code(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 updated"));
-    // The same without the record of the last pass: everything recomputed, nothing written.
-    std::fs::remove_file(repo.join(".git/gitstellar/last-pass")).expect("a recorded pass");
-    let (out, recompute, recompute_peak) = timed_reconcile(&repo, &[]);
+    // The same recomputed from scratch: everything placed and hashed again, nothing written.
+    let (out, recompute, recompute_peak) = timed_reconcile(&repo, &["--full"]);
     assert_code(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 updated"));
 
@@ -768,10 +767,45 @@ fn scale_1000_wecs_by_1000_objects() {
     assert_code(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        stdout.contains("1 object changed"),
+        stdout.contains("1 object changed") && stdout.contains("\nincremental: "),
         "{changed_path}: {}",
         stdout.lines().last().unwrap_or("")
     );
+    // Another such change, recomputed from scratch for comparison.
+    if let Some(extra) = files.iter_mut().find(|f| f.path == extra_path) {
+        extra.content = Ok(extra_object("three").into_bytes());
+    }
+    commit_to_repo(&files, &repo).expect("commit");
+    let (out, one_full, _) = timed_reconcile(&repo, &["--full"]);
+    assert_code(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 object changed"));
+
+    // One object added, then removed: every WEC's SyncerConfig changes too.
+    let added_path = "wds/team-0/app-000/added.yaml";
+    files.push(gitstellar::model::SourceFile {
+        path: added_path.into(),
+        content: Ok(b"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: added\n  namespace: app-000\n".to_vec()),
+    });
+    commit_to_repo(&files, &repo).expect("commit");
+    let (out, add, _) = timed_reconcile(&repo, &[]);
+    assert_code(&out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("1 object added; SyncerConfig updated")
+            && stdout.contains("\nincremental: "),
+        "{}",
+        stdout.lines().last().unwrap_or("")
+    );
+    files.retain(|f| f.path != added_path);
+    let third = commit_to_repo(&files, &repo).expect("commit");
+    let (out, remove, _) = timed_reconcile(&repo, &[]);
+    assert_code(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 object removed; SyncerConfig updated")
+    );
+    // The incremental passes left what a full pass computes.
+    let (out, _, _) = timed_reconcile(&repo, &["--full", "--rev", &third.to_string()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 updated"));
 
     // git fast-import writing the same mailbox blobs and trees into an empty repository.
     let source = gitstellar::repo::SourceRepo::open(&repo).expect("open");
@@ -848,8 +882,11 @@ fn scale_1000_wecs_by_1000_objects() {
         full / fast_import
     );
     eprintln!("no-op reconcile:     {noop:.2} s, peak {noop_peak:?} KiB (pass recorded)");
-    eprintln!("no-op recomputed:    {recompute:.2} s, peak {recompute_peak:?} KiB");
-    eprintln!("one-object change:   {one:.2} s, peak {one_peak:?} KiB");
+    eprintln!("no-op recomputed:    {recompute:.2} s, peak {recompute_peak:?} KiB (--full)");
+    eprintln!("one-object change:   {one:.2} s, peak {one_peak:?} KiB (incremental)");
+    eprintln!("  same, --full:      {one_full:.2} s");
+    eprintln!("one object added:    {add:.2} s (incremental)");
+    eprintln!("one object removed:  {remove:.2} s (incremental)");
     eprintln!(
         "{}",
         String::from_utf8_lossy(&out.stdout)

@@ -7,20 +7,15 @@
 //! 1 when it has problems (the refs are still written; `problems.yaml` lists them), 2 on usage or
 //! I/O failure.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
 use super::Outcome;
-use crate::mailbox;
-use crate::model::Problem;
-use crate::placement;
-use crate::plan;
+use crate::reconcile::{self, Leftovers, Options, PassKind, Report};
 use crate::repo::SourceRepo;
 use crate::repo::remote::{self, RefPush, RemoteCache};
-use crate::repo::write::{self, RefOutcome, RefWriter};
-use crate::status;
+use crate::repo::write::RefOutcome;
 
 /// Arguments of `gitstellar reconcile`.
 #[derive(Debug, clap::Args)]
@@ -41,15 +36,12 @@ pub struct ReconcileArgs {
     /// Where bare caches of remote repositories are kept (only with a URL).
     #[arg(long, env = "GITSTELLAR_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Recompute every WEC's mailbox, even when the last pass could be reused (a commit that
+    /// changes only workload objects otherwise recomputes just those objects).
+    #[arg(long)]
+    full: bool,
     #[command(flatten)]
     sync: super::SyncArgs,
-}
-
-/// What one pass did.
-struct Report {
-    revision: String,
-    outcomes: Vec<(String, RefOutcome)>,
-    problems: usize,
 }
 
 pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Outcome> {
@@ -60,7 +52,7 @@ pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Outcome> {
         bail!("--push needs a remote --repo URL (a local --repo is written in place)");
     }
     let source = SourceRepo::open(std::path::Path::new(&args.repo))?;
-    let (report, leftovers) = reconcile(&source, args.branch.as_deref(), args.rev.as_deref())?;
+    let (report, leftovers) = pass(&source, &args, args.branch.as_deref())?;
     leftovers.leave();
     let synced = args
         .sync
@@ -110,7 +102,7 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
                 .and_then(|h| h.strip_prefix("refs/heads/"))
                 .map(str::to_string)
         });
-        let (report, leftovers) = reconcile(&source, branch.as_deref(), args.rev.as_deref())?;
+        let (report, leftovers) = pass(&source, args, branch.as_deref())?;
         let synced = args
             .sync
             .sync
@@ -165,6 +157,17 @@ fn scp_like(repo: &str) -> bool {
     }
 }
 
+/// One pass over the commit that `--rev` or the branch names.
+fn pass(
+    source: &SourceRepo,
+    args: &ReconcileArgs,
+    branch: Option<&str>,
+) -> anyhow::Result<(Report, Leftovers)> {
+    let commit = source_commit(source, branch, args.rev.as_deref())?;
+    let options = Options { full: args.full };
+    Ok(reconcile::reconcile(source, commit, &options)?)
+}
+
 /// The commit to reconcile: `rev`, or the tip of `branch`, or of the branch HEAD points to.
 fn source_commit(
     source: &SourceRepo,
@@ -177,131 +180,6 @@ fn source_commit(
     match branch {
         Some(b) => Ok(source.resolve(&format!("refs/heads/{b}"))?),
         None => Ok(source.resolve("HEAD")?),
-    }
-}
-
-/// One pass: read, plan, render mailboxes and status, write the refs.
-fn reconcile(
-    source: &SourceRepo,
-    branch: Option<&str>,
-    rev: Option<&str>,
-) -> anyhow::Result<(Report, Leftovers)> {
-    let started = std::time::Instant::now();
-    let commit = source_commit(source, branch, rev)?;
-    let repo = source.repository();
-    let revision = commit.to_string();
-    let key = pass_key(source, &revision);
-    let prefixes = [mailbox::REF_PREFIX, status::REF];
-    // The same revision, reconciled by this same program, with every ref where that pass left
-    // it: nothing can differ.
-    if let Some(problems) = write::recorded_pass(repo, &key, &prefixes)? {
-        tracing::info!("revision {revision} is already reconciled and no ref moved since");
-        let outcomes = write::managed_refs(repo, &prefixes)?
-            .into_keys()
-            .map(|name| (name, RefOutcome::Unchanged))
-            .collect();
-        return Ok((
-            Report {
-                revision,
-                outcomes,
-                problems,
-            },
-            Leftovers(Vec::new()),
-        ));
-    }
-    let snapshot = source.snapshot(commit)?;
-    tracing::info!(elapsed = ?started.elapsed(), "read the revision");
-    let resolution = placement::resolve(&snapshot);
-    let plan = plan::compute_resolved(&snapshot, &resolution);
-    tracing::info!(elapsed = ?started.elapsed(), "computed the plan");
-    let mailboxes = mailbox::build(&plan)?;
-    tracing::info!(elapsed = ?started.elapsed(), "rendered the mailboxes");
-    let mut problems: Vec<Problem> = plan.problems.clone();
-    problems.extend(mailboxes.problems.iter().cloned());
-    let status_tree = status::build(&snapshot, &resolution, &problems)?;
-    problems.extend(status_tree.problems.iter().cloned());
-    problems.sort();
-    problems.dedup();
-
-    let mut writer = RefWriter::new(repo, &revision)?;
-    for (wec, files) in &mailboxes.wecs {
-        let name = wec.clone();
-        writer.update(&mailbox::ref_name(wec), files, move |changes| {
-            mailbox::commit_subject(&name, changes)
-        })?;
-    }
-    let wanted: BTreeSet<String> = mailboxes
-        .wecs
-        .keys()
-        .map(|w| mailbox::ref_name(w))
-        .collect();
-    for name in writer.refs_under(mailbox::REF_PREFIX)? {
-        if !wanted.contains(&name) {
-            writer.delete(&name)?;
-        }
-    }
-    writer.update(status::REF, &status_tree.files, status::commit_subject)?;
-    tracing::info!(elapsed = ?started.elapsed(), "built the trees");
-    let finished = writer.finish()?;
-    let outcomes = finished.outcomes;
-    if let Some(wanted) = &finished.wanted {
-        match write::record_pass(repo, &key, &prefixes, wanted, problems.len()) {
-            Ok(_) => {}
-            Err(e) => tracing::warn!("could not record the pass (the next one recomputes): {e}"),
-        }
-    }
-    tracing::info!(elapsed = ?started.elapsed(), "moved the refs");
-    let leftovers = Leftovers(vec![
-        Box::new(snapshot),
-        Box::new(resolution),
-        Box::new(plan),
-        Box::new(mailboxes),
-        Box::new(status_tree),
-    ]);
-    Ok((
-        Report {
-            revision,
-            outcomes,
-            problems: problems.len(),
-        },
-        leftovers,
-    ))
-}
-
-/// What identifies a pass: the program (version and executable), the source revision, the layout
-/// root.
-fn pass_key(source: &SourceRepo, revision: &str) -> String {
-    use sha2::{Digest as _, Sha256};
-    let exe = std::env::current_exe()
-        .and_then(std::fs::metadata)
-        .map(|m| {
-            let modified = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            format!("{}:{modified}", m.len())
-        })
-        .unwrap_or_default();
-    let text = format!(
-        "{}\n{exe}\n{revision}\n{}\n",
-        env!("CARGO_PKG_VERSION"),
-        source.root()
-    );
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The large values of a pass (a million small allocations at scale), kept so that a one-shot
-/// command can exit without freeing them one by one: the OS reclaims them at once.
-struct Leftovers(#[allow(dead_code)] Vec<Box<dyn std::any::Any>>);
-
-impl Leftovers {
-    /// Leaves the memory to the OS; only for a process about to exit.
-    fn leave(self) {
-        std::mem::forget(self);
     }
 }
 
@@ -331,6 +209,13 @@ fn render(report: &Report) -> String {
             }
             RefOutcome::Unchanged => unchanged += 1,
         }
+    }
+    if let PassKind::Incremental { from, objects } = &report.kind {
+        out.push_str(&format!(
+            "incremental: {objects} {} recomputed since {}\n",
+            if *objects == 1 { "object" } else { "objects" },
+            from.get(..12).unwrap_or(from)
+        ));
     }
     out.push_str(&format!(
         "reconciled {}: {updated} updated, {deleted} deleted, {unchanged} unchanged{}, {} problems\n",

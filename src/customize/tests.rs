@@ -25,6 +25,7 @@ fn customizer(expand: bool, replacements: &[(&str, &str)], patches: Option<Value
     }
     Customizer {
         meta,
+        file: "wds/customizer.yaml".into(),
         replacements: replacements
             .iter()
             .map(|(path, value)| Replacement {

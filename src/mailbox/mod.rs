@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::{
@@ -68,7 +68,7 @@ pub fn object_path(id: &ObjectId) -> String {
 }
 
 /// The whole `SyncerConfig` object, as written to `syncer-config.yaml`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncerConfig {
     /// `edge.kubestellar.io/v2alpha1`.
@@ -289,69 +289,214 @@ fn render_object(
 /// explicit lists, the bare namespaces among the Namespaces (so that the syncer creates them); the
 /// upsync rules. Everything sorted.
 pub fn syncer_config(objects: &[(&ObjectId, &str, &str)], dest: &Destination) -> SyncerConfig {
-    type Key = (String, String, String);
-    let mut namespaced: BTreeMap<Key, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    let mut cluster: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    let mut lists = ConfigLists::default();
     for (id, resource, version) in objects {
-        let key = (id.group.clone(), resource.to_string(), version.to_string());
-        match &id.namespace {
+        lists.insert(ConfigEntry {
+            group: id.group.clone(),
+            resource: resource.to_string(),
+            version: version.to_string(),
+            namespace: id.namespace.clone(),
+            name: id.name.clone(),
+        });
+    }
+    for ns in &dest.namespaces {
+        lists.insert(namespace_entry(ns));
+    }
+    lists.into_config(NamespaceScope::default(), sorted_upsync(dest))
+}
+
+/// One object as a SyncerConfig lists it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConfigEntry {
+    /// API group, `""` for the core group.
+    pub group: String,
+    /// Lowercase plural resource.
+    pub resource: String,
+    /// The version part of `apiVersion`.
+    pub version: String,
+    /// Namespace; `None` when cluster-scoped.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+/// The entry that makes the syncer create a (bare) namespace.
+fn namespace_entry(ns: &str) -> ConfigEntry {
+    ConfigEntry {
+        group: String::new(),
+        resource: "namespaces".into(),
+        version: "v1".into(),
+        namespace: None,
+        name: ns.to_string(),
+    }
+}
+
+/// What changes in one WEC's SyncerConfig when some of its objects come, go or change version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ConfigEdit {
+    /// Objects that left, or are listed again in `added` with another version (matched by group,
+    /// resource, namespace and name).
+    pub removed: Vec<ConfigEntry>,
+    /// Objects that came.
+    pub added: Vec<ConfigEntry>,
+    /// Namespaces whose bare-namespace entry must be decided again (those of the objects above),
+    /// each with whether the mailbox holds the Namespace object itself.
+    pub namespaces: Vec<(String, bool)>,
+}
+
+/// A SyncerConfig's object lists as sorted maps: the form it is built and edited in.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct ConfigLists {
+    namespaced: BTreeMap<(String, String, String), BTreeMap<String, BTreeSet<String>>>,
+    cluster: BTreeMap<(String, String, String), BTreeSet<String>>,
+}
+
+impl ConfigLists {
+    fn insert(&mut self, e: ConfigEntry) {
+        let key = (e.group, e.resource, e.version);
+        match e.namespace {
             Some(ns) => {
-                namespaced
+                self.namespaced
                     .entry(key)
                     .or_default()
-                    .entry(ns.clone())
+                    .entry(ns)
                     .or_default()
-                    .insert(id.name.clone());
+                    .insert(e.name);
             }
             None => {
-                cluster.entry(key).or_default().insert(id.name.clone());
+                self.cluster.entry(key).or_default().insert(e.name);
             }
         }
     }
-    if !dest.namespaces.is_empty() {
-        cluster
-            .entry((String::new(), "namespaces".into(), "v1".into()))
-            .or_default()
-            .extend(dest.namespaces.iter().cloned());
+
+    /// Removes the object whatever its version.
+    fn remove(&mut self, e: &ConfigEntry) {
+        let matches = |k: &(String, String, String)| k.0 == e.group && k.1 == e.resource;
+        match &e.namespace {
+            Some(ns) => {
+                for (_, by_ns) in self.namespaced.iter_mut().filter(|(k, _)| matches(k)) {
+                    if let Some(names) = by_ns.get_mut(ns) {
+                        names.remove(&e.name);
+                        if names.is_empty() {
+                            by_ns.remove(ns);
+                        }
+                    }
+                }
+                self.namespaced.retain(|_, by_ns| !by_ns.is_empty());
+            }
+            None => {
+                for (_, names) in self.cluster.iter_mut().filter(|(k, _)| matches(k)) {
+                    names.remove(&e.name);
+                }
+                self.cluster.retain(|_, names| !names.is_empty());
+            }
+        }
     }
-    let spec = SyncerConfigSpec {
-        namespace_scope: NamespaceScope::default(),
-        namespaced_objects: namespaced
-            .into_iter()
-            .map(
-                |((group, resource, api_version), by_ns)| NamespacedObjects {
-                    group,
-                    resource,
-                    api_version,
-                    objects_by_namespace: by_ns
-                        .into_iter()
-                        .map(|(namespace, names)| NamespaceAndNames {
-                            namespace,
-                            names: names.into_iter().collect(),
-                        })
-                        .collect(),
-                },
-            )
-            .collect(),
-        cluster_scope: cluster
-            .into_iter()
-            .map(
-                |((group, resource, api_version), names)| ClusterScopeDownsyncResource {
-                    group,
-                    resource,
-                    api_version,
-                    objects: names.into_iter().collect(),
-                },
-            )
-            .collect(),
-        upsync: sorted_upsync(dest),
+
+    fn from_spec(spec: &SyncerConfigSpec) -> ConfigLists {
+        let mut lists = ConfigLists::default();
+        for n in &spec.namespaced_objects {
+            for by_ns in &n.objects_by_namespace {
+                for name in &by_ns.names {
+                    lists.insert(ConfigEntry {
+                        group: n.group.clone(),
+                        resource: n.resource.clone(),
+                        version: n.api_version.clone(),
+                        namespace: Some(by_ns.namespace.clone()),
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+        for c in &spec.cluster_scope {
+            for name in &c.objects {
+                lists.insert(ConfigEntry {
+                    group: c.group.clone(),
+                    resource: c.resource.clone(),
+                    version: c.api_version.clone(),
+                    namespace: None,
+                    name: name.clone(),
+                });
+            }
+        }
+        lists
+    }
+
+    fn into_config(self, namespace_scope: NamespaceScope, upsync: Vec<UpsyncSet>) -> SyncerConfig {
+        let spec = SyncerConfigSpec {
+            namespace_scope,
+            namespaced_objects: self
+                .namespaced
+                .into_iter()
+                .map(
+                    |((group, resource, api_version), by_ns)| NamespacedObjects {
+                        group,
+                        resource,
+                        api_version,
+                        objects_by_namespace: by_ns
+                            .into_iter()
+                            .map(|(namespace, names)| NamespaceAndNames {
+                                namespace,
+                                names: names.into_iter().collect(),
+                            })
+                            .collect(),
+                    },
+                )
+                .collect(),
+            cluster_scope: self
+                .cluster
+                .into_iter()
+                .map(
+                    |((group, resource, api_version), names)| ClusterScopeDownsyncResource {
+                        group,
+                        resource,
+                        api_version,
+                        objects: names.into_iter().collect(),
+                    },
+                )
+                .collect(),
+            upsync,
+        };
+        SyncerConfig {
+            api_version: EDGE_API_VERSION.into(),
+            kind: "SyncerConfig".into(),
+            metadata: serde_json::json!({ "name": SYNCER_CONFIG_NAME }),
+            spec,
+        }
+    }
+}
+
+/// Applies `edit` to a rendered SyncerConfig (`syncer-config.yaml` as [`build`] wrote it) and
+/// renders the result: the same bytes [`build`] writes for the WEC's new objects.
+pub fn edit_syncer_config(old: &[u8], edit: &ConfigEdit) -> Result<Arc<[u8]>, MailboxError> {
+    let bad = |message: String| MailboxError::Yaml {
+        what: SYNCER_CONFIG_FILE.into(),
+        message,
     };
-    SyncerConfig {
-        api_version: EDGE_API_VERSION.into(),
-        kind: "SyncerConfig".into(),
-        metadata: serde_json::json!({ "name": SYNCER_CONFIG_NAME }),
-        spec,
+    let text = std::str::from_utf8(old).map_err(|e| bad(e.to_string()))?;
+    let config: SyncerConfig = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let mut lists = ConfigLists::from_spec(&config.spec);
+    for e in &edit.removed {
+        lists.remove(e);
     }
+    for e in &edit.added {
+        lists.insert(e.clone());
+    }
+    for (ns, explicit) in &edit.namespaces {
+        let used = lists
+            .namespaced
+            .values()
+            .any(|by_ns| by_ns.get(ns).is_some_and(|names| !names.is_empty()));
+        let entry = namespace_entry(ns);
+        if *explicit || used {
+            lists.insert(entry);
+        } else {
+            lists.remove(&entry);
+        }
+    }
+    let config = lists.into_config(config.spec.namespace_scope, config.spec.upsync);
+    let yaml = to_yaml(&config, "the edited SyncerConfig")?;
+    Ok(Arc::from(yaml.into_bytes()))
 }
 
 /// The subject of a mailbox commit: `florin: 3 objects added, 1 changed, 1 removed`, plus whether
@@ -486,6 +631,149 @@ mod tests {
         assert!(config.contains("resource: deployments"), "{config}");
         assert!(config.contains("resource: namespaces"), "{config}");
         assert_eq!(boxes.wecs["empty"].len(), 1);
+    }
+
+    /// An object of the property test's universe: (group, kind, resource, namespace, name).
+    type Thing = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+    );
+
+    fn universe() -> Vec<Thing> {
+        let mut out = Vec::new();
+        for ns in ["a", "b"] {
+            for name in ["n1", "n2"] {
+                out.push(("", "ConfigMap", "configmaps", Some(ns), name));
+                out.push(("apps", "Deployment", "deployments", Some(ns), name));
+            }
+        }
+        for name in ["n1", "n2"] {
+            out.push((
+                "rbac.authorization.k8s.io",
+                "ClusterRole",
+                "clusterroles",
+                None,
+                name,
+            ));
+        }
+        out
+    }
+
+    /// The SyncerConfig [`build`] writes for these objects (each with its version), these
+    /// Namespace objects and these upsync rules.
+    fn rendered(objects: &[(Thing, &str)], explicit: &[&str], upsync: &[UpsyncSet]) -> Vec<u8> {
+        let ids: Vec<(ObjectId, &str, &str)> = objects
+            .iter()
+            .map(|((g, k, r, ns, n), v)| {
+                let id = ObjectId {
+                    group: g.to_string(),
+                    kind: k.to_string(),
+                    namespace: ns.map(str::to_string),
+                    name: n.to_string(),
+                };
+                (id, *r, *v)
+            })
+            .chain(explicit.iter().map(|ns| {
+                let id = ObjectId {
+                    group: String::new(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: ns.to_string(),
+                };
+                (id, "namespaces", "v1")
+            }))
+            .collect();
+        let refs: Vec<(&ObjectId, &str, &str)> = ids.iter().map(|(i, r, v)| (i, *r, *v)).collect();
+        let bare: BTreeSet<String> = objects
+            .iter()
+            .filter_map(|((_, _, _, ns, _), _)| *ns)
+            .filter(|ns| !explicit.contains(ns))
+            .map(str::to_string)
+            .collect();
+        let dest = Destination {
+            objects: vec![],
+            namespaces: bare.into_iter().collect(),
+            upsync: upsync.to_vec(),
+        };
+        to_yaml(&syncer_config(&refs, &dest), "test")
+            .expect("yaml")
+            .into_bytes()
+    }
+
+    fn entry(t: &Thing, version: &str) -> ConfigEntry {
+        ConfigEntry {
+            group: t.0.into(),
+            resource: t.2.into(),
+            version: version.into(),
+            namespace: t.3.map(str::to_string),
+            name: t.4.into(),
+        }
+    }
+
+    proptest::proptest! {
+        /// Editing the SyncerConfig of one set of objects into another's gives the bytes that
+        /// rendering the other set gives.
+        #[test]
+        fn edited_configs_equal_built_configs(
+            before in proptest::collection::vec(proptest::option::of(proptest::bool::ANY), 10),
+            after in proptest::collection::vec(proptest::option::of(proptest::bool::ANY), 10),
+            explicit in proptest::collection::vec(proptest::bool::ANY, 3),
+        ) {
+            let things = universe();
+            let version = |b: bool| if b { "v1" } else { "v1beta1" };
+            let pick = |choice: &[Option<bool>]| -> Vec<(Thing, &str)> {
+                things
+                    .iter()
+                    .zip(choice)
+                    .filter_map(|(t, c)| c.map(|b| (*t, version(b))))
+                    .collect()
+            };
+            let (a, b) = (pick(&before), pick(&after));
+            let explicit: Vec<&str> = ["a", "b", "c"]
+                .iter()
+                .zip(&explicit)
+                .filter(|(_, e)| **e)
+                .map(|(n, _)| *n)
+                .collect();
+            let upsync = vec![UpsyncSet {
+                api_group: String::new(),
+                resources: vec!["configmaps".into()],
+                namespaces: vec!["a".into()],
+                names: vec!["*".into()],
+            }];
+            let mut edit = ConfigEdit::default();
+            let mut namespaces = BTreeSet::new();
+            for (i, t) in things.iter().enumerate() {
+                let (old, new) = (before[i], after[i]);
+                if old == new {
+                    continue;
+                }
+                // Removals match whatever the version (the caller may not know it).
+                if old.is_some() {
+                    edit.removed.push(entry(t, ""));
+                }
+                if let Some(v) = new {
+                    edit.added.push(entry(t, version(v)));
+                }
+                if let Some(ns) = t.3 {
+                    namespaces.insert(ns);
+                }
+            }
+            edit.namespaces = namespaces
+                .into_iter()
+                .map(|ns| (ns.to_string(), explicit.contains(&ns)))
+                .collect();
+            let edited = edit_syncer_config(&rendered(&a, &explicit, &upsync), &edit)
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let built = rendered(&b, &explicit, &upsync);
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&edited),
+                String::from_utf8_lossy(&built)
+            );
+        }
     }
 
     #[test]

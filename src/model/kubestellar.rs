@@ -251,6 +251,8 @@ pub struct Replacement {
 pub struct Customizer {
     /// Namespace and name of the Customizer.
     pub meta: super::ObjectMeta,
+    /// File it came from, relative to the layout root.
+    pub file: String,
     /// Ordered replacements.
     pub replacements: Vec<Replacement>,
     /// gitstellar extension: an RFC 6902 JSON patch applied after the replacements.

@@ -962,6 +962,7 @@ fn read_workload_doc(
                         }
                         let customizer = Customizer {
                             meta,
+                            file: doc.file,
                             replacements: body.replacements,
                             patches: body.patches,
                         };

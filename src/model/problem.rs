@@ -1,12 +1,12 @@
 //! Problems: every input error, recorded by space, file and object, never fatal to the run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One error found in the input, as `plan` prints it and `problems.yaml` records it.
 ///
 /// A problem never stops the run: the object (or file, or destination) it names is left out,
 /// and everything else goes on.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Problem {
     /// The space's name (its directory's last component), or `""` for the repo as a whole.
     pub space: String,

@@ -107,12 +107,50 @@ pub fn compute(snapshot: &Snapshot) -> Plan {
 
 /// Evaluates one revision whose placement is already resolved.
 pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
+    let (destinations, object_problems) = place_all(snapshot, resolution, None);
     let mut problems: Vec<Problem> = snapshot
         .problems
         .iter()
         .chain(&resolution.problems)
         .cloned()
         .collect();
+    problems.extend(object_problems);
+    finish(snapshot, resolution, destinations, problems)
+}
+
+/// The part of the plan about the objects whose identity `keep` accepts: every WEC is listed,
+/// with only those objects (and the bare namespaces and upsync rules that follow), and
+/// `problems` holds only the problems about those objects (placing and customizing them), not
+/// the snapshot's or the resolution's.
+///
+/// The placement of one identity depends on the snapshot's control objects and inventory, never
+/// on other workload objects (implicit CRDs aside: a CRD's destinations follow its custom
+/// resources), so this part equals the same part of [`compute_resolved`]'s plan. An incremental
+/// pass relies on that to recompute only the objects a commit touched.
+pub fn compute_objects(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    keep: &(dyn Fn(&ObjectId) -> bool + Sync),
+) -> Plan {
+    let (destinations, mut problems) = place_all(snapshot, resolution, Some(keep));
+    problems.sort();
+    problems.dedup();
+    Plan {
+        revision: snapshot.revision.clone(),
+        placements: Vec::new(),
+        destinations,
+        problems,
+    }
+}
+
+/// Places and customizes every object (that `keep` accepts) for each of its destinations.
+/// Returns every WEC's destination and the problems found doing so.
+fn place_all(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    keep: Option<&(dyn Fn(&ObjectId) -> bool + Sync)>,
+) -> (BTreeMap<String, Destination>, Vec<Problem>) {
+    let mut problems: Vec<Problem> = Vec::new();
     let wecs = &resolution.wecs;
     // (object, WDS index) entries per WEC, before cross-WDS merging.
     let rank = identity_ranks(snapshot);
@@ -135,7 +173,7 @@ pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
             }
         }
         for (o, mut pairs) in pairs.into_iter().enumerate() {
-            if !pairs.is_empty() {
+            if !pairs.is_empty() && keep.is_none_or(|keep| keep(&wds.objects[o].id)) {
                 pairs.sort_unstable();
                 jobs.push((w, o, pairs));
             }
@@ -234,7 +272,17 @@ pub fn compute_resolved(snapshot: &Snapshot, resolution: &Resolution) -> Plan {
             },
         );
     }
+    (destinations, problems)
+}
 
+/// The plan: the destinations, every EdgePlacement's summary, the problems sorted.
+fn finish(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    destinations: BTreeMap<String, Destination>,
+    mut problems: Vec<Problem>,
+) -> Plan {
+    let wecs = &resolution.wecs;
     let placements = resolution
         .placements
         .iter()

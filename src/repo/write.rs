@@ -27,6 +27,9 @@ use git2::{ErrorCode, ObjectType, Odb, OdbLookupFlags, Oid, Repository};
 /// The files of one ref's tree: `/`-separated path → content.
 pub type Files = BTreeMap<Arc<str>, Arc<[u8]>>;
 
+/// Edits to a tree: `/`-separated path → the new blob, or `None` to remove the file.
+pub type TreeEdits = Vec<(String, Option<Oid>)>;
+
 /// The prefix of every ref gitstellar writes.
 pub const REF_PREFIX: &str = "refs/heads/gitstellar/";
 
@@ -179,6 +182,8 @@ pub struct RefWriter<'a> {
     superseded: bool,
     /// Source revisions of tips, and whether each descends from this pass's.
     newer: std::cell::RefCell<HashMap<Oid, bool>>,
+    /// Trees already edited, with the edits: WECs share most subtrees, so most edits repeat.
+    edited: HashMap<(Option<Oid>, TreeEdits), Option<Oid>>,
 }
 
 /// What a pass did.
@@ -213,6 +218,7 @@ impl<'a> RefWriter<'a> {
             wanted: BTreeMap::new(),
             superseded: false,
             newer: std::cell::RefCell::new(HashMap::new()),
+            edited: HashMap::new(),
         })
     }
 
@@ -234,6 +240,31 @@ impl<'a> RefWriter<'a> {
             return Err(WriteError::RefName { name: name.into() });
         }
         let tree = self.build_tree(files)?;
+        self.update_to_tree(name, tree, Some(files), subject)
+    }
+
+    /// Sets `name` to `tree` (built by [`RefWriter::edit_tree`] or [`RefWriter::update`]),
+    /// committing on top of its tip unless the tip already has that tree. The ref moves in
+    /// [`RefWriter::finish`].
+    pub fn set_tree(
+        &mut self,
+        name: &str,
+        tree: Oid,
+        subject: impl Fn(&Changes) -> String + 'static,
+    ) -> Result<(), WriteError> {
+        if !git2::Reference::is_valid_name(name) {
+            return Err(WriteError::RefName { name: name.into() });
+        }
+        self.update_to_tree(name, tree, None, subject)
+    }
+
+    fn update_to_tree(
+        &mut self,
+        name: &str,
+        tree: Oid,
+        files: Option<&Files>,
+        subject: impl Fn(&Changes) -> String + 'static,
+    ) -> Result<(), WriteError> {
         let old = self.tip(name)?;
         if let Some(t) = old
             && self.superseded_by(t)?
@@ -253,7 +284,7 @@ impl<'a> RefWriter<'a> {
         }
         self.store(tree)?;
         let subject: Box<dyn Fn(&Changes) -> String> = Box::new(subject);
-        let (commit, line) = self.make_commit(tree, old, old_tree, Some(files), &*subject)?;
+        let (commit, line) = self.make_commit(tree, old, old_tree, files, &*subject)?;
         let outcome_index = self.outcomes.len();
         self.outcomes.push((name.into(), RefOutcome::Unchanged));
         self.updates.push(Update {
@@ -546,37 +577,155 @@ impl<'a> RefWriter<'a> {
         Ok(())
     }
 
+    /// The raw content of a tree, built this pass or read from the object database.
+    fn tree_bytes(&self, oid: Oid) -> Result<Arc<[u8]>, WriteError> {
+        if let Some((PACK_TREE, bytes)) = self.pending.get(&oid) {
+            return Ok(bytes.clone());
+        }
+        let object = self
+            .odb
+            .read(oid)
+            .map_err(git(format!("reading tree {oid}")))?;
+        if object.kind() != ObjectType::Tree {
+            return Err(WriteError::Git {
+                what: format!("reading tree {oid}"),
+                source: git2::Error::from_str("not a tree"),
+            });
+        }
+        Ok(Arc::from(object.data()))
+    }
+
     /// The entries of a tree (name → is a tree, id), built this pass or read from the repository.
     fn tree_entries(&self, oid: Oid) -> Result<BTreeMap<String, (bool, Oid)>, WriteError> {
-        let mut map = BTreeMap::new();
-        if let Some((PACK_TREE, bytes)) = self.pending.get(&oid) {
-            let mut rest: &[u8] = bytes;
-            while let Some(space) = rest.iter().position(|&b| b == b' ') {
-                let Some(nul) = rest.iter().position(|&b| b == 0) else {
-                    break;
-                };
-                let end = nul + 1 + 20;
-                if nul < space || end > rest.len() {
-                    break;
-                }
-                let is_tree = &rest[..space] == b"40000";
-                let name = String::from_utf8_lossy(&rest[space + 1..nul]).into_owned();
-                if let Ok(id) = Oid::from_bytes(&rest[nul + 1..end]) {
-                    map.insert(name, (is_tree, id));
-                }
-                rest = &rest[end..];
+        Ok(parse_tree(&self.tree_bytes(oid)?)
+            .into_iter()
+            .map(|e| (e.name, (e.mode == TREE_MODE, e.id)))
+            .collect())
+    }
+
+    /// The id of what `path` (`/`-separated) names in `tree`, if anything.
+    pub fn lookup(&self, tree: Oid, path: &str) -> Result<Option<Oid>, WriteError> {
+        let mut current = tree;
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            let bytes = self.tree_bytes(current)?;
+            let Some(entry) = parse_tree(&bytes).into_iter().find(|e| e.name == part) else {
+                return Ok(None);
+            };
+            if parts.peek().is_none() {
+                return Ok(Some(entry.id));
             }
-            return Ok(map);
+            if entry.mode != TREE_MODE {
+                return Ok(None);
+            }
+            current = entry.id;
         }
-        let tree = self
-            .repo
-            .find_tree(oid)
-            .map_err(git(format!("reading tree {oid}")))?;
-        for e in tree.iter() {
-            let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
-            map.insert(name, (e.kind() == Some(ObjectType::Tree), e.id()));
+        Ok(None)
+    }
+
+    /// Hashes `content` as a blob of this pass (stored if a ref that reaches it moves).
+    pub fn blob(&mut self, content: &Arc<[u8]>) -> Result<Oid, WriteError> {
+        self.hash_blob(content)
+    }
+
+    /// Applies `edits` (`/`-separated path → new blob, or `None` to remove the file) to `tree` and
+    /// returns the new tree's id: only the directories on the edited paths are rewritten, and a
+    /// directory left empty is removed. Edits repeated on an identical subtree (as when every WEC
+    /// gets the same change) are computed once.
+    pub fn edit_tree(
+        &mut self,
+        tree: Oid,
+        edits: &[(String, Option<Oid>)],
+    ) -> Result<Oid, WriteError> {
+        match self.edit_subtree(Some(tree), edits)? {
+            Some(oid) => Ok(oid),
+            None => self.hash_tree(Vec::new()),
         }
-        Ok(map)
+    }
+
+    fn edit_subtree(
+        &mut self,
+        tree: Option<Oid>,
+        edits: &[(String, Option<Oid>)],
+    ) -> Result<Option<Oid>, WriteError> {
+        let key = (tree, edits.to_vec());
+        if let Some(done) = self.edited.get(&key) {
+            return Ok(*done);
+        }
+        let mut entries = match tree {
+            Some(t) => parse_tree(&self.tree_bytes(t)?),
+            None => Vec::new(),
+        };
+        // Edits by the first component of their path; the rest of the path goes to the subtree.
+        let mut by_dir: BTreeMap<&str, TreeEdits> = BTreeMap::new();
+        for (path, blob) in edits {
+            match path.split_once('/') {
+                Some((dir, rest)) => {
+                    if !valid_component(dir) {
+                        return Err(WriteError::Path { path: path.clone() });
+                    }
+                    by_dir
+                        .entry(dir)
+                        .or_default()
+                        .push((rest.to_string(), *blob));
+                }
+                None => {
+                    if !valid_component(path) {
+                        return Err(WriteError::Path { path: path.clone() });
+                    }
+                    if entries
+                        .iter()
+                        .any(|e| e.name == *path && e.mode == TREE_MODE)
+                    {
+                        return Err(WriteError::FileAndDirectory { path: path.clone() });
+                    }
+                    entries.retain(|e| e.name != *path);
+                    if let Some(id) = blob {
+                        entries.push(RawEntry {
+                            mode: FILE_MODE,
+                            name: path.clone(),
+                            id: *id,
+                        });
+                    }
+                }
+            }
+        }
+        for (dir, sub_edits) in by_dir {
+            let existing = entries.iter().position(|e| e.name == dir);
+            let sub = match existing.map(|i| &entries[i]) {
+                Some(e) if e.mode == TREE_MODE => Some(e.id),
+                Some(_) => {
+                    return Err(WriteError::FileAndDirectory { path: dir.into() });
+                }
+                None => None,
+            };
+            let new = self.edit_subtree(sub, &sub_edits)?;
+            if let Some(i) = existing {
+                entries.remove(i);
+            }
+            if let Some(id) = new {
+                entries.push(RawEntry {
+                    mode: TREE_MODE,
+                    name: dir.to_string(),
+                    id,
+                });
+            }
+        }
+        let result = if entries.is_empty() {
+            None
+        } else {
+            entries.sort_by_key(git_order);
+            let mut bytes = Vec::new();
+            for e in &entries {
+                bytes.extend_from_slice(format!("{:o} ", e.mode).as_bytes());
+                bytes.extend_from_slice(e.name.as_bytes());
+                bytes.push(0);
+                bytes.extend_from_slice(e.id.as_bytes());
+            }
+            Some(self.hash_tree(bytes)?)
+        };
+        self.edited.insert(key, result);
+        Ok(result)
     }
 
     /// Lists the file paths that differ between two trees (either may be absent), skipping
@@ -867,6 +1016,52 @@ fn read_tip(repo: &Repository, name: &str) -> Result<Option<Oid>, WriteError> {
     }
 }
 
+/// git's file mode of a directory and of a regular file in a tree.
+const TREE_MODE: u32 = 0o40000;
+const FILE_MODE: u32 = 0o100644;
+
+/// One entry of a raw tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RawEntry {
+    mode: u32,
+    name: String,
+    id: Oid,
+}
+
+/// The entries of a raw tree, in order.
+fn parse_tree(bytes: &[u8]) -> Vec<RawEntry> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some(space) = rest.iter().position(|&b| b == b' ') {
+        let Some(nul) = rest.iter().position(|&b| b == 0) else {
+            break;
+        };
+        let end = nul + 1 + 20;
+        if nul < space || end > rest.len() {
+            break;
+        }
+        let mode = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .unwrap_or(FILE_MODE);
+        let name = String::from_utf8_lossy(&rest[space + 1..nul]).into_owned();
+        if let Ok(id) = Oid::from_bytes(&rest[nul + 1..end]) {
+            out.push(RawEntry { mode, name, id });
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// git's sort key of a tree entry: its name, with `/` after a directory's.
+fn git_order(entry: &RawEntry) -> Vec<u8> {
+    let mut key = entry.name.as_bytes().to_vec();
+    if entry.mode == TREE_MODE {
+        key.push(b'/');
+    }
+    key
+}
+
 /// The object ids a raw tree lists.
 fn tree_children(bytes: &[u8]) -> Vec<Oid> {
     let mut out = Vec::new();
@@ -930,9 +1125,6 @@ pub fn source_revision(message: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// Where the record of the last complete pass is kept, in the git directory.
-const PASS_RECORD: &str = "gitstellar/last-pass";
-
 /// The refs a pass manages: each prefix ending in `/` names every ref under it, any other names
 /// one ref.
 pub fn managed_refs(
@@ -959,86 +1151,88 @@ pub fn managed_refs(
     Ok(out)
 }
 
-/// Records that a pass identified by `key` (the source revision, the program) completed with the
-/// refs under `prefixes` set to `wanted` trees, so that the same pass again can be skipped while
-/// nobody moves them. Nothing is recorded when a ref already holds something else (a concurrent
-/// writer). Returns whether it was recorded.
-pub fn record_pass(
-    repo: &Repository,
-    key: &str,
-    prefixes: &[&str],
-    wanted: &BTreeMap<String, Option<Oid>>,
-    problems: usize,
-) -> Result<bool, WriteError> {
-    let refs = managed_refs(repo, prefixes)?;
-    let expected: BTreeMap<&String, Oid> = wanted
-        .iter()
-        .filter_map(|(n, t)| t.map(|t| (n, t)))
-        .collect();
-    if refs.len() != expected.len() {
-        return Ok(false);
-    }
-    for (name, commit) in &refs {
-        let tree = repo
-            .find_commit(*commit)
-            .map_err(git(format!("reading {name}")))?
-            .tree_id();
-        if expected.get(name) != Some(&tree) {
-            return Ok(false);
-        }
-    }
-    let mut text = format!("key {key}\nproblems {problems}\n");
-    for (name, commit) in &refs {
-        text.push_str(&format!("{commit} {name}\n"));
-    }
-    let path = repo.path().join(PASS_RECORD);
-    let io = |e: std::io::Error| WriteError::Pack(e);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    Ok(true)
-}
-
-/// When the last complete pass had this `key` and every ref under `prefixes` is still where it
-/// left them: the number of problems it found. `None`: a pass must run.
-pub fn recorded_pass(
-    repo: &Repository,
-    key: &str,
-    prefixes: &[&str],
-) -> Result<Option<usize>, WriteError> {
-    let Ok(text) = std::fs::read_to_string(repo.path().join(PASS_RECORD)) else {
-        return Ok(None);
-    };
-    let mut lines = text.lines();
-    if lines.next() != Some(format!("key {key}").as_str()) {
-        return Ok(None);
-    }
-    let Some(problems) = lines
-        .next()
-        .and_then(|l| l.strip_prefix("problems "))
-        .and_then(|n| n.parse().ok())
-    else {
-        return Ok(None);
-    };
-    let mut recorded = BTreeMap::new();
-    for line in lines {
-        let Some((commit, name)) = line.split_once(' ') else {
-            return Ok(None);
-        };
-        let Ok(commit) = Oid::from_str(commit) else {
-            return Ok(None);
-        };
-        recorded.insert(name.to_string(), commit);
-    }
-    Ok((managed_refs(repo, prefixes)? == recorded).then_some(problems))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Paths over a small alphabet, so that edits hit existing files and directories; directory
+    /// and file names differ, so that no path is both.
+    fn path() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 0..3),
+            prop::sample::select(vec!["x.yaml", "y.yaml", "a.yaml", "a0"]),
+        )
+            .prop_map(|(dirs, file)| {
+                let mut parts: Vec<&str> = dirs;
+                parts.push(file);
+                parts.join("/")
+            })
+    }
+
+    fn files_of(map: &BTreeMap<String, u8>) -> Files {
+        map.iter()
+            .map(|(p, c)| (Arc::from(p.as_str()), Arc::from(vec![*c; 3])))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Editing a tree gives the tree built from the edited files: same id.
+        #[test]
+        fn edited_trees_equal_built_trees(
+            before in prop::collection::btree_map(path(), 0u8..4, 0..12),
+            edits in prop::collection::btree_map(path(), prop::option::of(0u8..4), 1..6),
+        ) {
+            let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let repo = Repository::init_bare(dir.path()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut writer = RefWriter::new(&repo, "0000").map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let base = writer.build_tree(&files_of(&before)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut after = before.clone();
+            let mut changes = Vec::new();
+            for (path, content) in &edits {
+                let blob = match content {
+                    Some(c) => {
+                        after.insert(path.clone(), *c);
+                        Some(writer.blob(&Arc::from(vec![*c; 3])).map_err(|e| TestCaseError::fail(e.to_string()))?)
+                    }
+                    None => {
+                        after.remove(path);
+                        None
+                    }
+                };
+                changes.push((path.clone(), blob));
+            }
+            let edited = writer.edit_tree(base, &changes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let built = writer.build_tree(&files_of(&after)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(edited, built);
+            for (path, c) in &after {
+                let blob = Oid::hash_object(ObjectType::Blob, &[*c; 3]).ok();
+                prop_assert_eq!(writer.lookup(edited, path).ok().flatten(), blob);
+            }
+        }
+    }
+
+    #[test]
+    fn editing_refuses_a_file_over_a_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let mut writer = RefWriter::new(&repo, "0000").expect("writer");
+        let files: Files = [(Arc::from("a/x.yaml"), Arc::from(b"x".to_vec()))]
+            .into_iter()
+            .collect();
+        let base = writer.build_tree(&files).expect("tree");
+        let blob = writer.blob(&Arc::from(b"y".to_vec())).expect("blob");
+        assert!(matches!(
+            writer.edit_tree(base, &[("a".into(), Some(blob))]),
+            Err(WriteError::FileAndDirectory { .. })
+        ));
+        assert!(matches!(
+            writer.edit_tree(base, &[("a/../x".into(), Some(blob))]),
+            Err(WriteError::Path { .. })
+        ));
+    }
 
     #[test]
     fn tree_children_lists_ids() {

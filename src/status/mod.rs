@@ -175,7 +175,9 @@ pub fn commit_subject(changes: &Changes) -> String {
         parts.push(counts.join(", "));
     }
     let problems = PROBLEMS_FILE.to_string();
-    if changes.added.contains(&problems) || changes.changed.contains(&problems) {
+    if changes.added.contains(&problems) {
+        parts.push("problem list created".into());
+    } else if changes.changed.contains(&problems) {
         parts.push("problems changed".into());
     }
     let others = changes
@@ -204,6 +206,23 @@ fn to_yaml(value: &impl Serialize, what: &str) -> Result<String, StatusError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_say_what_changed() {
+        let first = Changes {
+            added: vec!["placements/w/ep.yaml".into(), PROBLEMS_FILE.into()],
+            ..Changes::default()
+        };
+        assert_eq!(
+            commit_subject(&first),
+            "status: 1 SinglePlacementSlice added; problem list created"
+        );
+        let later = Changes {
+            changed: vec![PROBLEMS_FILE.into()],
+            ..Changes::default()
+        };
+        assert_eq!(commit_subject(&later), "status: problems changed");
+    }
 
     #[test]
     fn empty_status_has_empty_problem_list() {
