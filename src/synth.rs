@@ -97,9 +97,15 @@ impl SynthConfig {
 
 /// splitmix64: a tiny, good-enough PRNG (no dependency, same stream everywhere).
 #[derive(Clone, Debug)]
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
+    /// A stream from a seed (tests that make random changes to a generated repo use it too, so
+    /// that a failing run replays from its seed).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
     /// An independent stream for one item, so that changing one size does not reshuffle the rest.
     fn stream(seed: u64, domain: u64, index: u64) -> Rng {
         let mut rng = Rng(seed ^ domain.wrapping_mul(0xA076_1D64_78BD_642F));
@@ -107,7 +113,8 @@ impl Rng {
         rng
     }
 
-    fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -116,7 +123,7 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() >> 11) % n as u64) as usize
     }
 

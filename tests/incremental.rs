@@ -9,25 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use gitstellar::model::SourceFile;
-use gitstellar::synth::{SynthConfig, commit_to_repo, generate};
+use gitstellar::synth::{Rng, SynthConfig, commit_to_repo, generate};
 use serde_json::Value;
-
-/// splitmix64, so that a failing walk can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn reconcile(repo: &Path, extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_gitstellar"))
@@ -291,7 +274,7 @@ fn walk(seed: u64) {
     reconcile(&b, &["--full"]);
     assert_eq!(trees(&a), trees(&b));
 
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut incremental = 0;
     let mut changed = 0;
     let mut log = Vec::new();
