@@ -1,9 +1,13 @@
 //! gitstellar: KubeStellar's multi-cluster configuration management (MCCM) over plain git.
 //!
 //! The pipeline, one module per stage (design §4):
-//! [`repo`] reads a commit into a [`model::Snapshot`]; [`placement`] resolves every EdgePlacement's
-//! *where* and *what*; [`customize`] rewrites each object per destination; [`plan`] joins them into
-//! the per-WEC result and renders it; [`cli`] is the command line.
+//! [`repo`] reads a commit into a [`model::Snapshot`] and writes the gitstellar refs; [`placement`]
+//! resolves every EdgePlacement's *where* and *what*; [`customize`] rewrites each object per
+//! destination; [`plan`] joins them into the per-WEC result and renders it; [`mailbox`] and
+//! [`status`] turn the plan into the trees of the mailbox refs and the status branch; [`sync`]
+//! applies mailboxes to the WECs; [`reconcile`] drives one pass from a revision to the refs
+//! (incrementally where it can); [`cli`] is the command line. [`wecsim`] simulates WECs and
+//! [`synth`] generates fleets, for tests and benchmarks.
 #![forbid(unsafe_code)]
 
 pub mod cli;

@@ -2,7 +2,7 @@
 //! KubeStellar layout (inventory, WDSes, EdgePlacements, Customizers) of any size.
 //!
 //! Input: a [`SynthConfig`]. Output: the [`SourceFile`]s of a repo layout, in memory
-//! ([`generate`]), which [`crate::model::load`] reads like a real revision, and which can be
+//! ([`generate`]), which [`crate::model::load()`] reads like a real revision, and which can be
 //! written out as files ([`write_to_dir`]) or as one git commit ([`commit_to_repo`]).
 //!
 //! What is generated (every choice drawn from a seeded splitmix64, so one config gives the same

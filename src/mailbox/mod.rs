@@ -1,14 +1,15 @@
 //! Mailbox: KubeStellar's mailbox spaces (spec §7.1, §7.3) and their `SyncerConfig` (§7.4), as
 //! git trees — one per WEC, on `refs/heads/gitstellar/mailbox/<wec>` (design §3).
 //!
-//! Input: a [`Plan`] (every WEC's customized objects, bare namespaces and upsync rules) and the
-//! revision's [`ResourceTable`] (kind → resource). Output: per WEC, the files of its mailbox tree:
-//! `syncer-config.yaml` (SyncerConfig `the-one`) and
-//! `objects/<group or core>/<kind>/<namespace or _cluster>/<name>.yaml` for every object. A WEC
-//! with nothing placed gets an empty SyncerConfig and no objects. Pure: no I/O.
+//! Input: a [`Plan`] (every WEC's customized objects with their resources, bare namespaces and
+//! upsync rules). Output: per WEC, the files of its mailbox tree: `syncer-config.yaml`
+//! (SyncerConfig `the-one`) and `objects/<group or core>/<kind>/<namespace or _cluster>/<name>.yaml`
+//! for every object. A WEC with nothing placed gets an empty SyncerConfig and no objects. Pure: no
+//! I/O.
 //!
 //! Objects identical across WECs are shared in the plan; they are rendered once here, and the
-//! rendered bytes are shared too, so that the writer hashes and stores them once.
+//! rendered bytes are shared too, so that the writer hashes and stores them once. An incremental
+//! pass edits a rendered SyncerConfig instead of rendering it again ([`edit_syncer_config`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;

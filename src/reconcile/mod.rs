@@ -4,7 +4,7 @@
 //!
 //! A pass does as little as the commit allows. The same revision again, with every ref where the
 //! last pass left it, does nothing. A commit that changes only ordinary workload objects takes
-//! the incremental pass ([`incremental`]): only those objects are recomputed, and the previous
+//! the incremental pass: only those objects are recomputed, and the previous
 //! mailbox trees are edited. Everything else takes the full pass, which recomputes and re-hashes
 //! every WEC's tree (writing only what is new). Both leave the same trees.
 
@@ -236,7 +236,7 @@ fn full_pass(
     ))
 }
 
-/// The incremental pass (see [`incremental`]); `None` when the commit needs the full pass.
+/// The incremental pass (see the `incremental` module); `None` when the commit needs the full pass.
 fn incremental_pass(
     source: &SourceRepo,
     record: &PassRecord,

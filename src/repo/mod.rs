@@ -2,7 +2,7 @@
 //!
 //! Input: a path (a repository, or a directory inside one, which then becomes the root of the
 //! layout) and a revision. Output: the [`SourceFile`]s of the layout root at that revision (or in
-//! the working tree), which [`crate::model::load`] turns into a [`Snapshot`].
+//! the working tree), which [`crate::model::load()`] turns into a [`Snapshot`].
 
 pub mod remote;
 pub mod write;
