@@ -1078,19 +1078,6 @@ fn git_daemon_remote_with_a_racing_writer() {
     git(&bare, &["fsck", "--strict", "--no-progress"]);
 }
 
-/// A tiny deterministic PRNG for the crash test's kill moments.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n.max(1)
-    }
-}
-
 /// Every gitstellar ref points to a commit whose whole history and trees are present.
 fn assert_refs_complete(repo: &Path, context: &str) {
     let types = git(
@@ -1187,7 +1174,7 @@ fn sigkill_at_random_moments_leaves_complete_refs_and_converges() {
         })
         .collect();
 
-    let mut rng = Lcg(0x5eed);
+    let mut rng = gitstellar::synth::Rng::new(0x5eed);
     let bin = env!("CARGO_BIN_EXE_gitstellar");
     let rounds = 40;
     let mut killed = 0;
@@ -1202,7 +1189,9 @@ fn sigkill_at_random_moments_leaves_complete_refs_and_converges() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(rng.below(full_ms + 1)));
+        std::thread::sleep(std::time::Duration::from_millis(
+            rng.next_u64() % (full_ms + 1),
+        ));
         // SIGKILL on Unix.
         if child.try_wait().expect("poll").is_none() {
             killed += 1;
@@ -1234,6 +1223,11 @@ fn sigkill_at_random_moments_leaves_complete_refs_and_converges() {
     eprintln!(
         "crash test: {killed} of {rounds} runs killed mid-way (full run {full_ms} ms); \
          {refs_written} refs written, {progressed} commits on the first mailbox"
+    );
+    // Passes that finish before the kill test nothing: enough of them must be cut short.
+    assert!(
+        killed >= 4,
+        "only {killed} of {rounds} runs were killed mid-way"
     );
 
     // The next run converges, and a further run has nothing to do. (A ref lock left by a killed
