@@ -54,12 +54,7 @@ fn wec_name(i: usize) -> String {
 /// The objects of one WEC: a namespace, M-2 shared ConfigMaps, and one of its own.
 fn objects(wec: &str, m: usize, revision: usize) -> Vec<Desired> {
     let mut out = vec![Desired {
-        id: ObjectId {
-            group: String::new(),
-            kind: "Namespace".into(),
-            namespace: None,
-            name: "app".into(),
-        },
+        id: ObjectId::new("", "Namespace", None, "app"),
         wds: "bench".into(),
         create_only: false,
         object: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}}),

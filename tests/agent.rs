@@ -9,16 +9,6 @@ use std::path::{Path, PathBuf};
 use common::{GitDaemon, GitRepo, Outcome, TestCommand};
 use gitstellar::model::ObjectId;
 use gitstellar::sync::{Cluster, KubeCluster};
-use gitstellar::wecsim::{SimOptions, Simulator};
-
-fn id(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectId {
-    ObjectId {
-        group: group.into(),
-        kind: kind.into(),
-        namespace: ns.map(Into::into),
-        name: name.into(),
-    }
-}
 
 /// The work repo a person edits, a bare "origin" the daemon serves, and reconcile run on origin.
 struct Origin {
@@ -103,18 +93,14 @@ async fn the_agent_pulls_its_own_mailbox_and_pushes_its_report() {
     let origin = Origin::new();
     let mut daemon = Some(GitDaemon::start(origin.base.path()));
     let url = daemon.as_ref().unwrap().url("origin.git");
-    let sim = Simulator::start(SimOptions {
-        clusters: vec!["florin".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let common::SimulatedWecs {
+        sim,
+        dir,
+        kubeconfig,
+    } = common::simulated_wecs(&["florin"]).await;
     let cache = dir.path().join("cache");
     let florin = KubeCluster::new(sim.client("florin").unwrap());
-    let rs = id("apps", "ReplicaSet", Some("commonstuff"), "commond");
+    let rs = ObjectId::new("apps", "ReplicaSet", Some("commonstuff"), "commond");
 
     let out = agent(&url, "florin", &kubeconfig, &cache).await;
     out.assert_exit(0);
@@ -185,15 +171,11 @@ async fn the_agent_pulls_its_own_mailbox_and_pushes_its_report() {
 async fn without_the_git_command_libgit2_fetches() {
     let origin = Origin::new();
     let daemon = GitDaemon::start(origin.base.path());
-    let sim = Simulator::start(SimOptions {
-        clusters: vec!["guilder".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let common::SimulatedWecs {
+        sim,
+        dir,
+        kubeconfig,
+    } = common::simulated_wecs(&["guilder"]).await;
     let empty = dir.path().join("no-git");
     std::fs::create_dir(&empty).unwrap();
     let out = agent_with_path(
@@ -206,7 +188,7 @@ async fn without_the_git_command_libgit2_fetches() {
     .await;
     out.assert_exit(0);
     let guilder = KubeCluster::new(sim.client("guilder").unwrap());
-    let speciald = id("apps", "Deployment", Some("specialstuff"), "speciald");
+    let speciald = ObjectId::new("apps", "Deployment", Some("specialstuff"), "speciald");
     assert!(
         guilder.get("apps/v1", &speciald).await.unwrap().is_some(),
         "{}",

@@ -228,7 +228,6 @@ async fn agent(
 async fn an_agent_fetches_and_reports_over_https() {
     use gitstellar::model::ObjectId;
     use gitstellar::sync::{Cluster, KubeCluster};
-    use gitstellar::wecsim::{SimOptions, Simulator};
 
     let setup = Setup::new();
     TestCommand::new()
@@ -236,20 +235,14 @@ async fn an_agent_fetches_and_reports_over_https() {
         .arg(setup.bare())
         .run()
         .assert_exit(0);
-    let sim = Simulator::start(SimOptions {
-        clusters: vec!["florin".into(), "guilder".into()],
-        ..Default::default()
-    })
-    .await
-    .expect("simulator");
-    let kubeconfig = setup.dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let common::SimulatedWecs {
+        sim,
+        dir: _wecs,
+        kubeconfig,
+    } = common::simulated_wecs(&["florin", "guilder"]).await;
     let url = setup.server.url("origin.git");
-    let object = |kind: &str, namespace: &str, name: &str| ObjectId {
-        group: "apps".into(),
-        kind: kind.into(),
-        namespace: Some(namespace.into()),
-        name: name.into(),
+    let object = |kind: &str, namespace: &str, name: &str| {
+        ObjectId::new("apps", kind, Some(namespace), name)
     };
 
     // With the git command: it fetches trusting GIT_SSL_CAINFO, libgit2 pushes the report

@@ -137,7 +137,6 @@ fn reconcile_pushes_over_ssh_with_a_key_file() {
 async fn an_agent_fetches_only_its_refs_over_ssh() {
     use gitstellar::model::ObjectId;
     use gitstellar::sync::{Cluster, KubeCluster};
-    use gitstellar::wecsim::{SimOptions, Simulator};
 
     let sshd = Sshd::start();
     let (work, base) = common::example1_origin();
@@ -147,15 +146,11 @@ async fn an_agent_fetches_only_its_refs_over_ssh() {
         .arg(&bare)
         .run()
         .assert_exit(0);
-    let sim = Simulator::start(SimOptions {
-        clusters: vec!["florin".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let common::SimulatedWecs {
+        sim,
+        dir,
+        kubeconfig,
+    } = common::simulated_wecs(&["florin"]).await;
     let cache = dir.path().join("cache");
     let url = sshd.url(&bare);
     let (home, key) = (sshd.home(), sshd.key());
@@ -184,12 +179,7 @@ async fn an_agent_fetches_only_its_refs_over_ssh() {
     .unwrap();
     out.assert_exit(0);
     let florin = KubeCluster::new(sim.client("florin").unwrap());
-    let rs = ObjectId {
-        group: "apps".into(),
-        kind: "ReplicaSet".into(),
-        namespace: Some("commonstuff".into()),
-        name: "commond".into(),
-    };
+    let rs = ObjectId::new("apps", "ReplicaSet", Some("commonstuff"), "commond");
     assert!(
         florin.get("apps/v1", &rs).await.unwrap().is_some(),
         "{}",

@@ -114,18 +114,9 @@ fn cluster(sim: &Simulator, name: &str) -> KubeCluster {
     KubeCluster::new(sim.client(name).unwrap())
 }
 
-fn id(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectId {
-    ObjectId {
-        group: group.into(),
-        kind: kind.into(),
-        namespace: ns.map(Into::into),
-        name: name.into(),
-    }
-}
-
 fn configmap(ns: &str, name: &str, data: Value) -> Desired {
     Desired {
-        id: id("", "ConfigMap", Some(ns), name),
+        id: ObjectId::new("", "ConfigMap", Some(ns), name),
         wds: "w".into(),
         create_only: false,
         object: json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data}),
@@ -134,7 +125,7 @@ fn configmap(ns: &str, name: &str, data: Value) -> Desired {
 
 fn namespace(name: &str) -> Desired {
     Desired {
-        id: id("", "Namespace", None, name),
+        id: ObjectId::new("", "Namespace", None, name),
         wds: "w".into(),
         create_only: false,
         object: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
@@ -189,7 +180,7 @@ async fn example1_reaches_exactly_its_wecs() {
     }
     let florin = cluster(&sim, "florin");
     let guilder = cluster(&sim, "guilder");
-    let rs = id("apps", "ReplicaSet", Some("commonstuff"), "commond");
+    let rs = ObjectId::new("apps", "ReplicaSet", Some("commonstuff"), "commond");
     for (c, page) in [
         (&florin, "Running in florin."),
         (&guilder, "Running in guilder."),
@@ -210,19 +201,23 @@ async fn example1_reaches_exactly_its_wecs() {
         let cm = get(
             c,
             "v1",
-            &id("", "ConfigMap", Some("commonstuff"), "httpd-htdocs"),
+            &ObjectId::new("", "ConfigMap", Some("commonstuff"), "httpd-htdocs"),
         )
         .await
         .unwrap();
         assert!(cm["data"]["index.html"].as_str().unwrap().contains(page));
         assert!(
-            get(c, "v1", &id("", "Namespace", None, "commonstuff"))
-                .await
-                .is_some(),
+            get(
+                c,
+                "v1",
+                &ObjectId::new("", "Namespace", None, "commonstuff")
+            )
+            .await
+            .is_some(),
             "bare namespace created"
         );
     }
-    let deploy = id("apps", "Deployment", Some("specialstuff"), "speciald");
+    let deploy = ObjectId::new("apps", "Deployment", Some("specialstuff"), "speciald");
     assert!(
         get(&florin, "apps/v1", &deploy).await.is_none(),
         "the special workload stays off florin"
@@ -232,15 +227,19 @@ async fn example1_reaches_exactly_its_wecs() {
         live.pointer("/spec/template/spec/containers/0/env/0/value"),
         Some(&json!("in prod env"))
     );
-    let ns = get(&guilder, "v1", &id("", "Namespace", None, "specialstuff"))
-        .await
-        .unwrap();
+    let ns = get(
+        &guilder,
+        "v1",
+        &ObjectId::new("", "Namespace", None, "specialstuff"),
+    )
+    .await
+    .unwrap();
     assert_eq!(ns.pointer("/metadata/labels/special"), Some(&json!("yes")));
     assert!(
         get(
             &guilder,
             "stable.example.com/v1",
-            &id(
+            &ObjectId::new(
                 "stable.example.com",
                 "CronTab",
                 Some("specialstuff"),
@@ -254,7 +253,7 @@ async fn example1_reaches_exactly_its_wecs() {
         get(
             &guilder,
             "apiregistration.k8s.io/v1",
-            &id(
+            &ObjectId::new(
                 "apiregistration.k8s.io",
                 "APIService",
                 None,
@@ -292,12 +291,12 @@ async fn changes_are_applied_and_departures_pruned() {
         outcomes(&report).get(&format!("core/ConfigMap/{ns}/gone")),
         Some(&Outcome::Pruned)
     );
-    let keep = get(&c, "v1", &id("", "ConfigMap", Some(ns), "keep"))
+    let keep = get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "keep"))
         .await
         .unwrap();
     assert_eq!(keep["data"]["k"], json!("2"));
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some(ns), "gone"))
+        get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "gone"))
             .await
             .is_none()
     );
@@ -306,12 +305,12 @@ async fn changes_are_applied_and_departures_pruned() {
     let report = sync(&c, &mailbox("a", Vec::new()), &options).await;
     assert!(report.is_clean(), "{report:?}");
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some(ns), "keep"))
+        get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "keep"))
             .await
             .is_none()
     );
     assert!(
-        gone_soon(&c, "v1", &id("", "Namespace", None, ns)).await,
+        gone_soon(&c, "v1", &ObjectId::new("", "Namespace", None, ns)).await,
         "an owned, empty namespace goes too"
     );
     t.done().await;
@@ -355,7 +354,7 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
     .unwrap();
 
     assert!(sync(&c, &desired, &options).await.is_clean());
-    let cm = get(&c, "v1", &id("", "ConfigMap", Some(ns), "cm"))
+    let cm = get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "cm"))
         .await
         .unwrap();
     assert_eq!(cm["data"]["k"], json!("git"), "drift corrected");
@@ -375,24 +374,34 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
         Some(&Outcome::Failed),
         "{report:?}"
     );
-    let hand = get(&c, "v1", &id("", "ConfigMap", Some(ns), "handmade"))
-        .await
-        .unwrap();
+    let hand = get(
+        &c,
+        "v1",
+        &ObjectId::new("", "ConfigMap", Some(ns), "handmade"),
+    )
+    .await
+    .unwrap();
     assert_eq!(hand["data"]["mine"], json!("yes"));
 
     // Everything leaves git: the hand-made object survives, and so does its namespace (unmarked).
     let report = sync(&c, &mailbox("a", Vec::new()), &options).await;
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some(ns), "handmade"))
-            .await
-            .is_some()
+        get(
+            &c,
+            "v1",
+            &ObjectId::new("", "ConfigMap", Some(ns), "handmade")
+        )
+        .await
+        .is_some()
     );
     assert_eq!(
         outcomes(&report).get(&format!("core/Namespace/_cluster/{ns}")),
         Some(&Outcome::Kept),
         "{report:?}"
     );
-    let ns = get(&c, "v1", &id("", "Namespace", None, ns)).await.unwrap();
+    let ns = get(&c, "v1", &ObjectId::new("", "Namespace", None, ns))
+        .await
+        .unwrap();
     assert!(
         ns.pointer("/metadata/labels/gitstellar.io~1managed-by")
             .is_none(),
@@ -407,7 +416,7 @@ async fn a_crd_and_its_custom_resource_in_one_mailbox() {
     let c = t.cluster();
     let ns = t.ns.as_str();
     let crd = Desired {
-        id: id(
+        id: ObjectId::new(
             "apiextensions.k8s.io",
             "CustomResourceDefinition",
             None,
@@ -425,7 +434,7 @@ async fn a_crd_and_its_custom_resource_in_one_mailbox() {
         }),
     };
     let widget = Desired {
-        id: id("example.com", "Widget", Some(ns), "w1"),
+        id: ObjectId::new("example.com", "Widget", Some(ns), "w1"),
         wds: "w".into(),
         create_only: false,
         object: json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": ns}, "spec": {"size": 3}}),
@@ -441,7 +450,7 @@ async fn a_crd_and_its_custom_resource_in_one_mailbox() {
     let live = get(
         &c,
         "example.com/v1",
-        &id("example.com", "Widget", Some(ns), "w1"),
+        &ObjectId::new("example.com", "Widget", Some(ns), "w1"),
     )
     .await
     .unwrap();
@@ -481,7 +490,7 @@ async fn a_wec_that_is_down_catches_up_while_the_others_stay_in_sync() {
         get(
             &cluster(&sim, "down"),
             "v1",
-            &id("", "ConfigMap", Some("ns"), "cm")
+            &ObjectId::new("", "ConfigMap", Some("ns"), "cm")
         )
         .await
         .is_some()
@@ -517,7 +526,7 @@ async fn create_only_objects_are_created_once_and_never_deleted() {
         Some(&Outcome::Exists)
     );
     assert_eq!(
-        get(&c, "v1", &id("", "ConfigMap", Some(ns), "seed"))
+        get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "seed"))
             .await
             .unwrap()["data"]["v"],
         json!("initial")
@@ -528,7 +537,7 @@ async fn create_only_objects_are_created_once_and_never_deleted() {
         Some(&Outcome::Kept)
     );
     assert!(
-        get(&c, "v1", &id("", "ConfigMap", Some(ns), "seed"))
+        get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "seed"))
             .await
             .is_some()
     );
@@ -571,7 +580,12 @@ async fn drift_is_watched_not_polled() {
         .expect("a drift event");
     assert_eq!(
         drift,
-        Some(Drift::Changed(id("", "ConfigMap", Some(ns), "cm")))
+        Some(Drift::Changed(ObjectId::new(
+            "",
+            "ConfigMap",
+            Some(ns),
+            "cm"
+        )))
     );
     t.done().await;
 }

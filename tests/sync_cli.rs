@@ -58,15 +58,6 @@ impl Fixture {
     }
 }
 
-fn id(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectId {
-    ObjectId {
-        group: group.into(),
-        kind: kind.into(),
-        namespace: ns.map(Into::into),
-        name: name.into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_mode_delivers_updates_prunes_and_records() {
     let f = Fixture::new().await;
@@ -74,8 +65,8 @@ async fn push_mode_delivers_updates_prunes_and_records() {
     out.assert_exit(0);
     assert!(out.stdout.contains("synced florin:"), "{}", out.stdout);
     assert!(out.stdout.contains("synced guilder:"), "{}", out.stdout);
-    let rs = id("apps", "ReplicaSet", Some("commonstuff"), "commond");
-    let speciald = id("apps", "Deployment", Some("specialstuff"), "speciald");
+    let rs = ObjectId::new("apps", "ReplicaSet", Some("commonstuff"), "commond");
+    let speciald = ObjectId::new("apps", "Deployment", Some("specialstuff"), "speciald");
     assert!(
         f.cluster("florin")
             .get("apps/v1", &rs)
@@ -125,7 +116,7 @@ async fn push_mode_delivers_updates_prunes_and_records() {
         .cluster("guilder")
         .get(
             "v1",
-            &id("", "ConfigMap", Some("specialstuff"), "httpd-htdocs"),
+            &ObjectId::new("", "ConfigMap", Some("specialstuff"), "httpd-htdocs"),
         )
         .await
         .unwrap()
@@ -198,7 +189,7 @@ async fn an_unreachable_wec_is_reported_and_the_others_go_on() {
     assert!(out.stdout.contains("synced guilder:"), "{}", out.stdout);
     let ns = f
         .cluster("guilder")
-        .get("v1", &id("", "Namespace", None, "specialstuff"))
+        .get("v1", &ObjectId::new("", "Namespace", None, "specialstuff"))
         .await
         .unwrap()
         .unwrap();

@@ -4,6 +4,8 @@
 use json_patch::{Patch, PatchErrorKind, PatchOperation};
 use serde_json::Value;
 
+use crate::model::load::type_name;
+
 use super::CustomizeError;
 
 /// What users most often get wrong in a JSON Pointer: Kubernetes keys hold `/` and `~`.
@@ -20,7 +22,7 @@ pub(super) fn parse(patches: &Value) -> Result<Option<Patch>, CustomizeError> {
                 reason: format!(
                     "must be a list of RFC 6902 operations like \
                      {{op: add, path: /metadata/labels/tier, value: gold}}, found {}",
-                    describe(other)
+                    type_name(other)
                 ),
             });
         }
@@ -43,17 +45,6 @@ pub(super) fn parse(patches: &Value) -> Result<Option<Patch>, CustomizeError> {
         parsed.push(op);
     }
     Ok(Some(Patch(parsed)))
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
-    }
 }
 
 /// Checks JSON Pointer syntax with a message that explains the escapes, which the library's
@@ -124,7 +115,10 @@ fn explain_missing(doc: &Value, pointer: &str) -> Option<String> {
             Value::Object(map) => map.get(token),
             Value::Array(items) => token.parse::<usize>().ok().and_then(|n| items.get(n)),
             _ => {
-                return Some(format!("{here} is {}, not a map or a list", describe(node)));
+                return Some(format!(
+                    "{here} is {}, not a map or a list",
+                    type_name(node)
+                ));
             }
         };
         let Some(child) = child else {

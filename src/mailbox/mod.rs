@@ -236,7 +236,8 @@ pub fn valid_wec_name(wec: &str) -> bool {
     valid_component(wec) && !wec.contains('/') && git2::Reference::is_valid_name(&ref_name(wec))
 }
 
-fn id_is_path_safe(id: &ObjectId) -> bool {
+/// Whether every part of an identity can be a file name in a git tree.
+pub fn id_is_path_safe(id: &ObjectId) -> bool {
     [
         id.group_dir(),
         id.kind.as_str(),
@@ -503,34 +504,10 @@ pub fn edit_syncer_config(old: &[u8], edit: &ConfigEdit) -> Result<Arc<[u8]>, Ma
 /// The subject of a mailbox commit: `florin: 3 objects added, 1 changed, 1 removed`, plus whether
 /// the SyncerConfig changed.
 pub fn commit_subject(wec: &str, changes: &Changes) -> String {
-    let objects = |paths: &[String]| {
-        paths
-            .iter()
-            .filter(|p| {
-                p.starts_with(OBJECTS_DIR) && p.as_bytes().get(OBJECTS_DIR.len()) == Some(&b'/')
-            })
-            .count()
-    };
-    let (added, changed, removed) = (
-        objects(&changes.added),
-        objects(&changes.changed),
-        objects(&changes.removed),
-    );
-    let mut counts = Vec::new();
-    for (n, verb) in [(added, "added"), (changed, "changed"), (removed, "removed")] {
-        if n > 0 {
-            if counts.is_empty() {
-                let noun = if n == 1 { "object" } else { "objects" };
-                counts.push(format!("{n} {noun} {verb}"));
-            } else {
-                counts.push(format!("{n} {verb}"));
-            }
-        }
-    }
-    let mut parts = Vec::new();
-    if !counts.is_empty() {
-        parts.push(counts.join(", "));
-    }
+    let mut parts: Vec<String> = changes
+        .count_under(OBJECTS_DIR, ("object", "objects"))
+        .into_iter()
+        .collect();
     let config = SYNCER_CONFIG_FILE.to_string();
     if changes.added.contains(&config) {
         parts.push("SyncerConfig created".into());
@@ -580,12 +557,7 @@ mod tests {
             placements: vec!["ep".to_string()].into(),
             create_only: false,
             want_singleton_reported_state: false,
-            id: Arc::new(ObjectId {
-                group: group.into(),
-                kind: kind.into(),
-                namespace: ns.map(str::to_string),
-                name: name.into(),
-            }),
+            id: Arc::new(ObjectId::new(group, kind, ns, name)),
             resource: format!("{}s", kind.to_lowercase()).into(),
             object: Arc::new(value),
         }
@@ -669,21 +641,11 @@ mod tests {
         let ids: Vec<(ObjectId, &str, &str)> = objects
             .iter()
             .map(|((g, k, r, ns, n), v)| {
-                let id = ObjectId {
-                    group: g.to_string(),
-                    kind: k.to_string(),
-                    namespace: ns.map(str::to_string),
-                    name: n.to_string(),
-                };
+                let id = ObjectId::new(g, k, *ns, n);
                 (id, *r, *v)
             })
             .chain(explicit.iter().map(|ns| {
-                let id = ObjectId {
-                    group: String::new(),
-                    kind: "Namespace".into(),
-                    namespace: None,
-                    name: ns.to_string(),
-                };
+                let id = ObjectId::new("", "Namespace", None, ns);
                 (id, "namespaces", "v1")
             }))
             .collect();

@@ -41,6 +41,30 @@ pub struct ObjectId {
 }
 
 impl ObjectId {
+    /// An identity from its parts (`""` for the core group, `None` for cluster-scoped).
+    pub fn new(group: &str, kind: &str, namespace: Option<&str>, name: &str) -> ObjectId {
+        ObjectId {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: namespace.map(Into::into),
+            name: name.into(),
+        }
+    }
+
+    /// Reads back what [`ObjectId`]'s `Display` writes (`group/Kind/namespace/name`, with `core`
+    /// and `_cluster`); `None` when a part is missing, or the kind or name is empty.
+    pub fn parse(text: &str) -> Option<ObjectId> {
+        let mut parts = text.splitn(4, '/');
+        let (group, kind, namespace, name) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if kind.is_empty() || name.is_empty() {
+            return None;
+        }
+        let group = if group == "core" { "" } else { group };
+        let namespace = (namespace != "_cluster").then_some(namespace);
+        Some(ObjectId::new(group, kind, namespace, name))
+    }
+
     /// The group as a path component: `core` for the core group.
     pub fn group_dir(&self) -> &str {
         if self.group.is_empty() {

@@ -233,12 +233,7 @@ impl<'a> WhatIndex<'a> {
 /// The labels of namespace `ns` as an API server would hold them: the WDS's Namespace manifest's
 /// labels plus `kubernetes.io/metadata.name`, or only that label for a namespace without one.
 pub(super) fn namespace_labels_of(wds: &WorkloadSpace, ns: &str) -> BTreeMap<String, String> {
-    let id = crate::model::ObjectId {
-        group: String::new(),
-        kind: "Namespace".into(),
-        namespace: None,
-        name: ns.to_string(),
-    };
+    let id = crate::model::ObjectId::new("", "Namespace", None, ns);
     let mut labels = wds
         .object(&id)
         .map(|o| o.meta.labels.clone())

@@ -230,10 +230,9 @@ pub(super) fn mailbox_edits(
     // Each recomputed identity: its mailbox path, its resource before and now.
     let mut objects: BTreeMap<&str, Identity> = BTreeMap::new();
     for id in ids {
-        let Some(parsed) = parse_identity(id) else {
-            continue;
-        };
-        objects.insert(id, parsed);
+        if let Some(parsed) = Identity::parse(id) {
+            objects.insert(id, parsed);
+        }
     }
     for list in record.sources.objects.values() {
         for (id, resource) in list {
@@ -320,7 +319,7 @@ pub(super) fn mailbox_edits(
                 // A delivered object whose resource or version cannot be told.
                 return Ok(None);
             }
-            if let Some(ns) = &o.namespace {
+            if let Some(ns) = &o.id.namespace {
                 namespaces.insert(ns);
             }
         }
@@ -364,9 +363,7 @@ pub(super) fn mailbox_edits(
 
 /// A recomputed identity.
 struct Identity {
-    group: String,
-    namespace: Option<String>,
-    name: String,
+    id: ObjectId,
     /// Its mailbox path; `None` when its identity cannot be a path (it is never in a mailbox).
     path: Option<String>,
     old_resource: Option<String>,
@@ -374,38 +371,25 @@ struct Identity {
 }
 
 impl Identity {
+    fn parse(text: &str) -> Option<Identity> {
+        let id = ObjectId::parse(text)?;
+        Some(Identity {
+            path: mailbox::id_is_path_safe(&id).then(|| mailbox::object_path(&id)),
+            id,
+            old_resource: None,
+            new_resource: None,
+        })
+    }
+
     fn entry(&self, resource: &str, version: &str) -> mailbox::ConfigEntry {
         mailbox::ConfigEntry {
-            group: self.group.clone(),
+            group: self.id.group.clone(),
             resource: resource.to_string(),
             version: version.to_string(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
+            namespace: self.id.namespace.clone(),
+            name: self.id.name.clone(),
         }
     }
-}
-
-/// `group/Kind/namespace/name` (with `core` and `_cluster`) back into its parts.
-fn parse_identity(id: &str) -> Option<Identity> {
-    let mut parts = id.splitn(4, '/');
-    let (group, kind, namespace, name) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let path = format!("{}/{id}.yaml", mailbox::OBJECTS_DIR);
-    let valid = [group, kind, namespace, &format!("{name}.yaml")]
-        .iter()
-        .all(|c| crate::repo::write::valid_component(c) && !c.contains('/'));
-    Some(Identity {
-        group: if group == "core" {
-            String::new()
-        } else {
-            group.to_string()
-        },
-        namespace: (namespace != "_cluster").then(|| namespace.to_string()),
-        name: name.to_string(),
-        path: valid.then_some(path),
-        old_resource: None,
-        new_resource: None,
-    })
 }
 
 /// The version part of a rendered object's `apiVersion` (`None` when it has none), read once per

@@ -220,7 +220,7 @@ impl SourceRepo {
                     if entry.filemode() == 0o120000 {
                         files.push(SourceFile {
                             path,
-                            content: Err("a symbolic link; gitstellar reads only regular files (links could escape the repo)".into()),
+                            content: Err(SYMLINK.into()),
                         });
                         continue;
                     }
@@ -274,6 +274,10 @@ impl SourceRepo {
     }
 }
 
+/// Why a symbolic link in the source is not read.
+const SYMLINK: &str =
+    "a symbolic link; gitstellar reads only regular files (links could escape the repo)";
+
 fn is_manifest_name(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
 }
@@ -309,7 +313,7 @@ fn walk_dir(dir: &Path, prefix: &str, files: &mut Vec<SourceFile>) -> Result<(),
             walk_dir(&entry.path(), &path, files)?;
         } else if is_manifest_name(&name) || path == model::load::CONFIG_FILE {
             let content = if file_type.is_symlink() {
-                Err("a symbolic link; gitstellar reads only regular files (links could escape the repo)".into())
+                Err(SYMLINK.into())
             } else if file_type.is_file() {
                 std::fs::read(entry.path()).map_err(|e| format!("cannot read: {e}"))
             } else {

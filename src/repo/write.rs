@@ -111,6 +111,35 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
     }
+
+    /// How many files under `dir` were added, changed and removed, for a commit subject:
+    /// `3 objects added, 1 changed, 1 removed` (`noun` is the singular and plural); `None` when
+    /// none was.
+    pub fn count_under(&self, dir: &str, noun: (&str, &str)) -> Option<String> {
+        let under = |paths: &[String]| {
+            paths
+                .iter()
+                .filter(|p| p.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+                .count()
+        };
+        let mut counts: Vec<String> = Vec::new();
+        for (n, verb) in [
+            (under(&self.added), "added"),
+            (under(&self.changed), "changed"),
+            (under(&self.removed), "removed"),
+        ] {
+            if n == 0 {
+                continue;
+            }
+            if counts.is_empty() {
+                let noun = if n == 1 { noun.0 } else { noun.1 };
+                counts.push(format!("{n} {noun} {verb}"));
+            } else {
+                counts.push(format!("{n} {verb}"));
+            }
+        }
+        (!counts.is_empty()).then(|| counts.join(", "))
+    }
 }
 
 /// What happened to one ref.

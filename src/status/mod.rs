@@ -142,38 +142,13 @@ pub fn single_placement_slice(
 
 /// The subject of a status commit: `status: 1 SinglePlacementSlice added, 2 changed; problems changed`.
 pub fn commit_subject(changes: &Changes) -> String {
-    let slices = |paths: &[String]| {
-        paths
-            .iter()
-            .filter(|p| {
-                p.starts_with(PLACEMENTS_DIR)
-                    && p.as_bytes().get(PLACEMENTS_DIR.len()) == Some(&b'/')
-            })
-            .count()
-    };
-    let mut counts = Vec::new();
-    for (n, verb) in [
-        (slices(&changes.added), "added"),
-        (slices(&changes.changed), "changed"),
-        (slices(&changes.removed), "removed"),
-    ] {
-        if n > 0 {
-            if counts.is_empty() {
-                let noun = if n == 1 {
-                    "SinglePlacementSlice"
-                } else {
-                    "SinglePlacementSlices"
-                };
-                counts.push(format!("{n} {noun} {verb}"));
-            } else {
-                counts.push(format!("{n} {verb}"));
-            }
-        }
-    }
-    let mut parts = Vec::new();
-    if !counts.is_empty() {
-        parts.push(counts.join(", "));
-    }
+    let mut parts: Vec<String> = changes
+        .count_under(
+            PLACEMENTS_DIR,
+            ("SinglePlacementSlice", "SinglePlacementSlices"),
+        )
+        .into_iter()
+        .collect();
     let problems = PROBLEMS_FILE.to_string();
     if changes.added.contains(&problems) {
         parts.push("problem list created".into());
@@ -185,7 +160,7 @@ pub fn commit_subject(changes: &Changes) -> String {
         .iter()
         .chain(&changes.changed)
         .chain(&changes.removed)
-        .filter(|p| **p != problems && !p.starts_with("placements/"))
+        .filter(|p| **p != problems && !p.starts_with(&format!("{PLACEMENTS_DIR}/")))
         .count();
     if others > 0 {
         parts.push(format!("{others} other files changed"));

@@ -289,12 +289,12 @@ impl Cluster for KubeCluster {
     }
 
     async fn wait_established(&self, crd: &str, timeout: Duration) -> Result<(), ClusterError> {
-        let id = ObjectId {
-            group: "apiextensions.k8s.io".into(),
-            kind: "CustomResourceDefinition".into(),
-            namespace: None,
-            name: crd.to_string(),
-        };
+        let id = ObjectId::new(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            None,
+            crd,
+        );
         let deadline = tokio::time::Instant::now() + timeout;
         let mut delay = Duration::from_millis(50);
         loop {

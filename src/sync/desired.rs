@@ -45,26 +45,11 @@ pub fn origin_of(wds: &str, id: &ObjectId) -> String {
 
 /// The identity an origin annotation names, and its WDS; `None` if malformed.
 pub fn parse_origin(origin: &str) -> Option<(String, ObjectId)> {
-    let mut parts = origin.splitn(5, '/');
-    let wds = parts.next()?.to_string();
-    let group = parts.next()?;
-    let kind = parts.next()?.to_string();
-    let namespace = parts.next()?;
-    let name = parts.next()?.to_string();
-    if wds.is_empty() || kind.is_empty() || name.is_empty() {
+    let (wds, id) = origin.split_once('/')?;
+    if wds.is_empty() {
         return None;
     }
-    let id = ObjectId {
-        group: if group == "core" {
-            String::new()
-        } else {
-            group.to_string()
-        },
-        kind,
-        namespace: (namespace != "_cluster").then(|| namespace.to_string()),
-        name,
-    };
-    Some((wds, id))
+    Some((wds.to_string(), ObjectId::parse(id)?))
 }
 
 /// The object with our ownership marks added: the instance label and the origin annotation.
@@ -289,15 +274,6 @@ mod tests {
 
     use super::*;
 
-    fn id(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectId {
-        ObjectId {
-            group: group.into(),
-            kind: kind.into(),
-            namespace: ns.map(Into::into),
-            name: name.into(),
-        }
-    }
-
     fn desired(group: &str, kind: &str, ns: Option<&str>, name: &str) -> Desired {
         let api = if group.is_empty() {
             "v1".to_string()
@@ -309,7 +285,7 @@ mod tests {
             meta["namespace"] = json!(ns);
         }
         Desired {
-            id: id(group, kind, ns, name),
+            id: ObjectId::new(group, kind, ns, name),
             wds: "w".into(),
             create_only: false,
             object: json!({"apiVersion": api, "kind": kind, "metadata": meta}),
@@ -319,8 +295,8 @@ mod tests {
     #[test]
     fn origins_round_trip() {
         for i in [
-            id("", "ConfigMap", Some("ns"), "a"),
-            id("apps", "Deployment", None, "b.c"),
+            ObjectId::new("", "ConfigMap", Some("ns"), "a"),
+            ObjectId::new("apps", "Deployment", None, "b.c"),
         ] {
             assert_eq!(
                 parse_origin(&origin_of("wds1", &i)),
@@ -408,14 +384,14 @@ mod tests {
             objects: BTreeMap::new(),
         };
         inv.objects.insert(
-            id("", "ConfigMap", Some("a"), "c"),
+            ObjectId::new("", "ConfigMap", Some("a"), "c"),
             InventoryEntry {
                 wds: "w1".into(),
                 version: "v1".into(),
             },
         );
         inv.objects.insert(
-            id("apps", "Deployment", None, "d"),
+            ObjectId::new("apps", "Deployment", None, "d"),
             InventoryEntry {
                 wds: "w2".into(),
                 version: "v1".into(),

@@ -320,12 +320,7 @@ pub async fn sync_incremental<C: Cluster>(
                 out.error = Some(e.to_string());
                 return out;
             }
-            let id = ObjectId {
-                group: String::new(),
-                kind: "Namespace".into(),
-                namespace: None,
-                name: ns.clone(),
-            };
+            let id = ObjectId::new("", "Namespace", None, ns);
             out.objects
                 .push(report(&id, Outcome::Failed, Some(e.to_string())));
         }
@@ -461,6 +456,13 @@ async fn apply_inner<C: Cluster>(
             version,
         },
     );
+    let failed = |e: ClusterError| -> Attempt {
+        (
+            report(&desired.id, Outcome::Failed, Some(e.to_string())),
+            None,
+            Some(e),
+        )
+    };
     if desired.create_only {
         return match cluster.create(&object).await {
             Ok(Some(_)) => (
@@ -473,11 +475,7 @@ async fn apply_inner<C: Cluster>(
                 Some(entry),
                 None,
             ),
-            Err(e) => (
-                report(&desired.id, Outcome::Failed, Some(e.to_string())),
-                None,
-                Some(e),
-            ),
+            Err(e) => failed(e),
         };
     }
     // Ours since an earlier sync: git is the source of truth, so drift is overwritten (force).
@@ -493,13 +491,7 @@ async fn apply_inner<C: Cluster>(
             // (an inventory lost with its namespace, say). Otherwise take nothing over.
             let (api_version, _) = match super::cluster::identify(&object) {
                 Ok(x) => x,
-                Err(e) => {
-                    return (
-                        report(&desired.id, Outcome::Failed, Some(e.to_string())),
-                        None,
-                        Some(e),
-                    );
-                }
+                Err(e) => return failed(e),
             };
             match cluster.get(&api_version, &desired.id).await {
                 Ok(Some(live)) if is_ours(&live, &options.instance) => {
@@ -509,18 +501,10 @@ async fn apply_inner<C: Cluster>(
                             Some(entry),
                             None,
                         ),
-                        Err(e) => (
-                            report(&desired.id, Outcome::Failed, Some(e.to_string())),
-                            None,
-                            Some(e),
-                        ),
+                        Err(e) => failed(e),
                     }
                 }
-                Err(get_error) => (
-                    report(&desired.id, Outcome::Failed, Some(get_error.to_string())),
-                    None,
-                    Some(get_error),
-                ),
+                Err(get_error) => failed(get_error),
                 _ => (
                     report(
                         &desired.id,

@@ -494,3 +494,30 @@ pub fn cache_repository(cache_root: &Path) -> PathBuf {
         .find(|p| p.extension().is_some_and(|x| x == "git"))
         .expect("a cache repository")
 }
+
+/// Simulated WECs served in this process, and a kubeconfig with a context per cluster, in a
+/// temporary directory (kept as long as this value) where the test may put its other files.
+pub struct SimulatedWecs {
+    pub sim: gitstellar::wecsim::Simulator,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+/// Starts simulated WECs with these names (see [`SimulatedWecs`]).
+pub async fn simulated_wecs(clusters: &[&str]) -> SimulatedWecs {
+    let sim = gitstellar::wecsim::Simulator::start(gitstellar::wecsim::SimOptions {
+        clusters: clusters.iter().map(|c| c.to_string()).collect(),
+        ..Default::default()
+    })
+    .await
+    .expect("start the simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig)
+        .expect("write the kubeconfig");
+    SimulatedWecs {
+        sim,
+        dir,
+        kubeconfig,
+    }
+}
