@@ -141,6 +141,13 @@ fn generate(repo: &GitRepo, what: &str) {
             #[cfg(not(unix))]
             panic!("symlink cases need a Unix file system");
         }
+        "symlink_dir" => {
+            repo.write("shared/cm.yaml", HEADER);
+            #[cfg(unix)]
+            repo.symlink("../../shared", "wds/bad/linked");
+            #[cfg(not(unix))]
+            panic!("symlink cases need a Unix file system");
+        }
         other => panic!("unknown generator {other:?}"),
     }
 }
@@ -200,6 +207,18 @@ fn check(case: &str, mode: &str, repo: &GitRepo, expect: &Expect, extra: &[&str]
             assert!(p[key].is_string(), "{ctx}: problem lacks {key}: {p}");
         }
         assert!(!p["message"].as_str().unwrap().is_empty(), "{ctx}: {p}");
+        // A position, when known, is 1-based; a message is one line without a source snippet.
+        for key in ["line", "column"] {
+            assert!(
+                p.get(key).is_none_or(|n| n.as_u64().is_some_and(|n| n > 0)),
+                "{ctx}: {key} in {p}"
+            );
+        }
+        let message = p["message"].as_str().unwrap();
+        assert!(
+            !message.contains('\n') && !message.contains(" | ") && !message.contains("<input>"),
+            "{ctx}: {p}"
+        );
     }
     if expect.exit == 0 {
         assert_eq!(found, Vec::<Value>::new(), "{ctx}: exit 0 with problems");
@@ -320,6 +339,7 @@ cases! {
     deep_nesting_block,
     non_utf8,
     symlink,
+    symlink_dir,
     // object headers
     missing_api_version,
     missing_kind,

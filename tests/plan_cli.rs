@@ -596,3 +596,272 @@ fn broken_pipe_exits_0_silently() {
         assert_eq!(stderr, "", "-o {format}");
     }
 }
+
+/// The problem of `plan -o json` about `file` whose message contains `text`.
+fn problem_about<'a>(found: &'a [Value], file: &str, text: &str) -> &'a Value {
+    found
+        .iter()
+        .find(|p| p["file"] == file && p["message"].as_str().is_some_and(|m| m.contains(text)))
+        .unwrap_or_else(|| panic!("no problem about {file} saying {text:?} in {found:#?}"))
+}
+
+#[test]
+fn problems_carry_the_line_and_column() {
+    let repo = repo_with_layout();
+    // A syntax error at line 3, column 8 (the second `:`).
+    repo.write(
+        "wds/app/syntax.yaml",
+        "apiVersion: v1\nkind: ConfigMap\ndata: a: b\n",
+    );
+    // The second document starts at line 6 (after a comment), and its kind is unknown.
+    repo.write(
+        "wds/app/two.yaml",
+        &format!(
+            "{}---\n# the second document\napiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: w, namespace: web}}\n",
+            configmap("web", "first", "1")
+        ),
+    );
+    // A problem found while placing (a Customizer that does not exist) points at the object.
+    repo.write(
+        "wds/app/customized.yaml",
+        "# a comment\n\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: customized\n  namespace: web\n  annotations: {edge.kubestellar.io/customizer: nope}\n",
+    );
+    repo.commit("problems");
+    let out = repo.plan(&["-o", "json"]).run();
+    out.assert_exit(1);
+    let found = problems(&out.stdout_json());
+    let syntax = problem_about(&found, "wds/app/syntax.yaml", "invalid YAML");
+    assert_eq!(
+        (&syntax["line"], &syntax["column"]),
+        (&json!(3), &json!(8)),
+        "{syntax}"
+    );
+    let message = syntax["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains(" | ") && !message.contains("<input>") && !message.contains("line 3"),
+        "one line, the position only in the fields: {message}"
+    );
+    let widget = problem_about(&found, "wds/app/two.yaml", "unknown kind");
+    assert_eq!(widget["line"], 7, "{widget}");
+    assert_eq!(
+        widget.get("column"),
+        None,
+        "no column for an object: {widget}"
+    );
+    let placing = problem_about(&found, "wds/app/customized.yaml", "nope");
+    assert_eq!(placing["line"], 3, "{placing}");
+    for p in &found {
+        assert!(
+            p["line"].as_u64().is_some_and(|l| l > 0),
+            "every problem here has a line: {p}"
+        );
+    }
+
+    // The table prints positions as compilers do.
+    let table = repo.plan(&[]).run();
+    table.assert_exit(1);
+    assert!(
+        table
+            .stdout
+            .contains("  wds/app/syntax.yaml:3:8: invalid YAML: "),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table
+            .stdout
+            .contains("  wds/app/two.yaml:7: example.com/Widget/web/w: unknown kind"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// Every broken input that holds a value: none of the values may reach a message, the plan, the
+/// logs or `problems.yaml`.
+#[test]
+fn no_planted_value_reaches_any_message() {
+    let repo = GitRepo::new();
+    repo.write("inventory/edge1.yaml", EDGE1);
+    repo.write(
+        "wds/app/ep.yaml",
+        r#"apiVersion: edge.kubestellar.io/v2alpha1
+kind: EdgePlacement
+metadata:
+  name: ep
+spec:
+  locationSelectors:
+  - matchLabels: {env: prod}
+  downsync:
+  - apiGroup: ""
+    resources: [configmaps, secrets]
+    namespaces: [web]
+"#,
+    );
+    // YAML syntax errors inside a Secret and a ConfigMap.
+    repo.write(
+        "wds/app/secret-syntax.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s1, namespace: web}\nstringData:\n  password: PLANTED-ONE: oops\n",
+    );
+    repo.write(
+        "wds/app/secret-quote.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s2, namespace: web}\nstringData:\n  password: \"PLANTED-TWO\n",
+    );
+    repo.write(
+        "wds/app/cm-flow.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1, namespace: web}\ndata: {token: PLANTED-THREE, [\n",
+    );
+    repo.write(
+        "wds/app/secret.json",
+        "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"data\": {\"password\": \"PLANTED-FOUR\" \"x\"}}",
+    );
+    // Parameters: an unterminated reference and an undefined one, in a Secret's values.
+    repo.write(
+        "wds/app/params.yaml",
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: s3
+  namespace: web
+  annotations: {edge.kubestellar.io/expand-parameters: "true"}
+stringData:
+  password: "PLANTED-FIVE%(unclosed"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: s4
+  namespace: web
+  annotations: {edge.kubestellar.io/expand-parameters: "true"}
+stringData:
+  password: "PLANTED-SIX %(no-such-parameter)"
+"#,
+    );
+    // A Customizer whose value is not JSON, and one whose patch fails, both carrying values.
+    repo.write(
+        "wds/app/customizers.yaml",
+        r#"apiVersion: edge.kubestellar.io/v2alpha1
+kind: Customizer
+metadata: {name: bad-value, namespace: web}
+replacements:
+- {path: "$.stringData.password", value: '"PLANTED-SEVEN'}
+---
+apiVersion: edge.kubestellar.io/v2alpha1
+kind: Customizer
+metadata: {name: bad-patch, namespace: web}
+patches:
+- {op: test, path: /stringData/password, value: PLANTED-EIGHT}
+- {op: add, path: /stringData/nope/deeper, value: PLANTED-NINE}
+---
+apiVersion: edge.kubestellar.io/v2alpha1
+kind: Customizer
+metadata: {name: bad-type, namespace: web}
+replacements:
+- {path: "$.stringData.password", value: {secret: PLANTED-TEN}}
+"#,
+    );
+    for (name, customizer) in [("s5", "bad-value"), ("s6", "bad-patch"), ("s7", "bad-type")] {
+        repo.write(
+            &format!("wds/app/{name}.yaml"),
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: web\n  annotations: {{edge.kubestellar.io/customizer: {customizer}}}\nstringData:\n  password: PLANTED-{name}\n"
+            ),
+        );
+    }
+    // A control object with a value of the wrong type.
+    repo.write(
+        "wds/app/ep-bad.yaml",
+        "apiVersion: edge.kubestellar.io/v2alpha1\nkind: EdgePlacement\nmetadata: {name: bad}\nspec:\n  wantSingletonReportedState: PLANTED-ELEVEN\n",
+    );
+    repo.commit("planted");
+
+    let json = repo.plan(&["-o", "json"]).run();
+    json.assert_exit(1);
+    let found = problems(&json.stdout_json());
+    let table = repo.plan(&[]).run();
+    table.assert_exit(1);
+    let yaml = repo.plan(&["-o", "yaml"]).run();
+    yaml.assert_exit(1);
+    let reconcile = TestCommand::new()
+        .args(&["reconcile", "--repo"])
+        .arg(repo.path())
+        .env("GITSTELLAR_LOG", "debug")
+        .run();
+    reconcile.assert_exit(1);
+    let recorded = repo.git(&["show", "gitstellar/status:problems.yaml"]);
+
+    // Each broken input was reported (so the check below is not vacuous)...
+    for file in [
+        "wds/app/secret-syntax.yaml",
+        "wds/app/secret-quote.yaml",
+        "wds/app/cm-flow.yaml",
+        "wds/app/secret.json",
+        "wds/app/params.yaml",
+        "wds/app/s5.yaml",
+        "wds/app/s6.yaml",
+        "wds/app/s7.yaml",
+        "wds/app/ep-bad.yaml",
+    ] {
+        assert!(
+            found.iter().any(|p| p["file"] == file),
+            "no problem about {file}: {found:#?}"
+        );
+        assert!(
+            recorded.contains(file),
+            "problems.yaml lacks {file}:\n{recorded}"
+        );
+    }
+    // ... and no value appears anywhere.
+    for (what, text) in [
+        ("plan -o json", &json.stdout),
+        ("plan -o json stderr", &json.stderr),
+        ("plan", &table.stdout),
+        ("plan -o yaml", &yaml.stdout),
+        ("reconcile stdout", &reconcile.stdout),
+        ("reconcile logs", &reconcile.stderr),
+        ("problems.yaml", &recorded),
+    ] {
+        assert!(
+            !text.contains("PLANTED"),
+            "{what} quotes a planted value:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_submodule_and_a_directory_link_in_a_space_are_problems() {
+    let other = GitRepo::new();
+    other.write("cm.yaml", &configmap("web", "from-submodule", "x"));
+    other.commit("other");
+    let repo = repo_with_layout();
+    repo.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        other.path().to_str().unwrap_or_default(),
+        "wds/app/vendor",
+    ]);
+    repo.write("shared/linked.yaml", &configmap("web", "from-link", "x"));
+    repo.symlink("../../shared", "wds/app/configs");
+    repo.commit("submodule and link");
+    for extra in [&[][..], &["--worktree"][..]] {
+        let mut args = vec!["-o", "json"];
+        args.extend_from_slice(extra);
+        let out = repo.plan(&args).run();
+        out.assert_exit(1);
+        let plan = out.stdout_json();
+        let found = problems(&plan);
+        let sub = problem_about(&found, "wds/app/vendor", "a submodule");
+        assert_eq!(sub["space"], "app", "{sub}");
+        let link = problem_about(&found, "wds/app/configs", "a symbolic link");
+        assert_eq!(link["space"], "app", "{link}");
+        assert_eq!(found.len(), 2, "{extra:?}: {found:#?}");
+        // What they hold is not read, and the rest of the space is.
+        assert_eq!(
+            wec_objects(&plan, "edge1"),
+            vec![PAGE.to_string()],
+            "{extra:?}"
+        );
+    }
+}

@@ -156,6 +156,7 @@ impl<'p, 'a> Expander<'p, 'a> {
         } else {
             Err(CustomizeError::UndefinedParameters {
                 names: self.missing.into_iter().collect(),
+                customizer: None,
             })
         }
     }
@@ -318,7 +319,8 @@ mod tests {
         assert_eq!(
             err,
             Err(CustomizeError::UndefinedParameters {
-                names: vec!["nope".into(), "zone".into()]
+                names: vec!["nope".into(), "zone".into()],
+                customizer: None,
             })
         );
         assert_eq!(
@@ -366,7 +368,8 @@ mod tests {
         assert_eq!(
             expand_value(&object, &f.params()),
             Err(CustomizeError::UndefinedParameters {
-                names: vec!["a".into(), "b".into()]
+                names: vec!["a".into(), "b".into()],
+                customizer: None,
             })
         );
         let bad = json!({"a": "%(env", "c": "%(nope)"});
@@ -434,7 +437,7 @@ mod tests {
             match (parameters_used_str(&s, &mut used), expand_str(&s, &p)) {
                 (Err(a), Err(b)) => prop_assert_eq!(a, b),
                 (Ok(()), Ok(_)) => prop_assert!(used.is_empty()),
-                (Ok(()), Err(CustomizeError::UndefinedParameters { names })) => {
+                (Ok(()), Err(CustomizeError::UndefinedParameters { names, .. })) => {
                     prop_assert_eq!(names, used.into_iter().collect::<Vec<_>>());
                 }
                 (a, b) => prop_assert!(false, "inconsistent: {:?} vs {:?}", a, b),

@@ -4,7 +4,10 @@
 //! Writing semantics (design §9.2): on a *definite* path (only names and single indices) missing
 //! intermediate maps are created and the final member is created or overwritten; stepping into
 //! a scalar or past the end of an array is an error. Wildcards, slices, lists and `..` visit only
-//! existing members, and matching nothing is not an error.
+//! existing members, and matching nothing is not an error. As in KubeStellar's own evaluation
+//! tests, a missing final member is still created after selectors that each pick at most one
+//! member (a slice such as `[2:3]` counts); after `*`, `..`, an open or stepped slice (`[1::2]`)
+//! or a list of several names or indices, only existing members are written.
 
 use std::fmt;
 
@@ -59,6 +62,20 @@ impl Selector {
             Self::Names(names) => names.len() == 1,
             Self::Indices(indices) => indices.len() == 1,
             Self::Slice { .. } | Self::Wildcard | Self::Descend(_) => false,
+        }
+    }
+
+    /// Whether the selector picks at most one member, so that a missing final member after it
+    /// may still be created: the definite selectors, and a slice whose bounds select at most
+    /// one index (`[4:5]`, whatever its step).
+    fn picks_at_most_one(&self) -> bool {
+        match self {
+            Self::Slice {
+                start: Some(start),
+                end: Some(end),
+                ..
+            } => *end <= start.saturating_add(1),
+            other => other.is_definite(),
         }
     }
 
@@ -307,6 +324,8 @@ fn locate<'v>(
         found(steps, Some(node));
         return;
     };
+    // Below a selector that may pick several members, only existing members are written.
+    let create_final = create_final && selector.picks_at_most_one();
     match selector {
         Selector::Dot(name) => match node {
             Value::Object(map) => match map.get(name) {
@@ -982,10 +1001,11 @@ mod tests {
     fn wildcard_writes() {
         let doc =
             json!({"c": [{"name": "a"}, {"name": "b", "x": 1}, "scalar"], "m": {"p": 1, "q": 2}});
+        // Under a wildcard only existing members are written: `x` is not added to item 0.
         assert_eq!(
             set(&doc, "$.c[*].x", json!(9)),
             Ok(
-                json!({"c": [{"name": "a", "x": 9}, {"name": "b", "x": 9}, "scalar"], "m": {"p": 1, "q": 2}})
+                json!({"c": [{"name": "a"}, {"name": "b", "x": 9}, "scalar"], "m": {"p": 1, "q": 2}})
             )
         );
         assert_eq!(
@@ -1021,6 +1041,48 @@ mod tests {
         assert_eq!(
             set(&doc, "$.m['x','z','w']", json!(0)),
             Ok(json!({"a": [0, 1, 2, 3, 4, 5, 6], "m": {"x": 0, "y": 2, "z": 0}}))
+        );
+    }
+
+    /// KubeStellar's own evaluation vectors: a missing final member is created only along
+    /// selectors that each pick at most one member.
+    #[test]
+    fn final_member_created_only_along_single_member_selectors() {
+        let doc = json!({"items": [{"n": 0}, {"n": 1, "note": "x"}, {"n": 2}, {"n": 3}]});
+        assert_eq!(
+            set(&doc, "$.items[1::2].note", json!("y")),
+            Ok(json!({"items": [{"n": 0}, {"n": 1, "note": "y"}, {"n": 2}, {"n": 3}]})),
+            "an open, stepped slice writes only existing members"
+        );
+        assert_eq!(
+            set(&doc, "$.items[0:1].note", json!("y")),
+            Ok(
+                json!({"items": [{"n": 0, "note": "y"}, {"n": 1, "note": "x"}, {"n": 2}, {"n": 3}]})
+            ),
+            "a slice of one index creates the final member"
+        );
+        assert_eq!(
+            set(&doc, "$.items[2:3].note", json!("y")),
+            Ok(
+                json!({"items": [{"n": 0}, {"n": 1, "note": "x"}, {"n": 2, "note": "y"}, {"n": 3}]})
+            )
+        );
+        assert_eq!(set(&doc, "$.items[2::2].note", json!("y")), Ok(doc.clone()));
+        assert_eq!(
+            set(&doc, "$.items[2:4].note", json!("y")),
+            Ok(doc.clone()),
+            "two indices"
+        );
+        assert_eq!(set(&doc, "$.items[0,2].note", json!("y")), Ok(doc.clone()));
+        assert_eq!(
+            set(&doc, "$.items[*].note", json!("y")).map(|d| d["items"][0].clone()),
+            Ok(json!({"n": 0}))
+        );
+        assert_eq!(set(&doc, "$..items[0].note", json!("y")), Ok(doc.clone()));
+        assert_eq!(
+            set(&doc, "$.items[9:10].note", json!("y")),
+            Ok(doc.clone()),
+            "a slice past the end selects nothing"
         );
     }
 

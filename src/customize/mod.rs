@@ -25,22 +25,26 @@ pub use jsonpath::JsonPath;
 use expand::Expander;
 
 /// Why an object cannot be customized for a destination. Messages say what is wrong and where
-/// in the user's YAML; the caller adds the object and the destination.
+/// in the user's YAML; the caller adds the object and the destination. They quote paths and
+/// parameter names, never values: the object may be a Secret, and a replacement's value may be
+/// one of its values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CustomizeError {
     /// `%(NAME)` references with no value at the destination (sorted, without duplicates).
-    #[error("{}", undefined_message(names))]
+    #[error("{}", undefined_message(names, customizer.as_ref()))]
     UndefinedParameters {
         /// The parameter names.
         names: Vec<String>,
+        /// The Customizer that references some of them, when one does.
+        customizer: Option<CustomizerUse>,
     },
     /// A `%(` with no closing `)`.
     #[error(
-        "unterminated parameter reference in {text:?}: `%(` needs a closing `)` \
+        "unterminated parameter reference: a string has `%(` with no closing `)` \
          (write `%%` for a literal `%`)"
     )]
     UnterminatedParameter {
-        /// The whole string holding the reference.
+        /// The whole string holding the reference (not in the message: it may be a secret).
         text: String,
     },
     /// `replacements[index].path` is not in the supported JSONPath subset.
@@ -57,13 +61,13 @@ pub enum CustomizeError {
     },
     /// `replacements[index].value` is not JSON text.
     #[error(
-        "Customizer replacements[{index}]: value {value:?} is not JSON text ({reason}); \
+        "Customizer replacements[{index}]: value is not JSON text ({reason}); \
          a string value must be quoted JSON, e.g. '\"env is prod\"'"
     )]
     BadValue {
         /// Position of the replacement in `replacements`.
         index: usize,
-        /// The value text, after parameter expansion.
+        /// The value text, after parameter expansion (not in the message: it may be a secret).
         value: String,
         /// serde_json's reason.
         reason: String,
@@ -96,7 +100,33 @@ pub enum CustomizeError {
     },
 }
 
-fn undefined_message(names: &[String]) -> String {
+/// The Customizer behind some undefined parameters: which one, where, and which names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomizerUse {
+    /// `namespace/name`.
+    pub customizer: String,
+    /// Its file, relative to the layout root.
+    pub file: String,
+    /// The undefined names its replacements or patches reference (sorted).
+    pub names: Vec<String>,
+}
+
+fn undefined_message(names: &[String], customizer: Option<&CustomizerUse>) -> String {
+    let mut message = undefined_names(names);
+    if let Some(c) = customizer {
+        let list: Vec<String> = c.names.iter().map(|n| format!("%({n})")).collect();
+        message.push_str(&format!(
+            "; {} {} referenced by Customizer {} in {}",
+            list.join(", "),
+            if list.len() == 1 { "is" } else { "are" },
+            c.customizer,
+            c.file
+        ));
+    }
+    message
+}
+
+fn undefined_names(names: &[String]) -> String {
     match names {
         [name] => format!(
             "undefined parameter %({name}); the destination Location has no label or \
@@ -153,9 +183,42 @@ pub fn customize<'v>(
         expander.finish()?;
         return Ok(expanded);
     };
-    let edits = Edits::prepare(customizer, &mut expander)?;
+    // The Customizer's own references are kept apart, so that the problem can name it.
+    let mut own = Expander::new(params);
+    let edits = Edits::prepare(customizer, &mut own, expander.has_missing())?;
     // Undefined parameters of the object and of the Customizer are reported together.
-    expander.finish()?;
+    match (expander.finish(), own.finish()) {
+        (Ok(()), Ok(())) => {}
+        (Err(e), Ok(())) => return Err(e),
+        (
+            object_missing,
+            Err(CustomizeError::UndefinedParameters {
+                names: in_customizer,
+                ..
+            }),
+        ) => {
+            let mut names: BTreeSet<String> = in_customizer.iter().cloned().collect();
+            if let Err(CustomizeError::UndefinedParameters {
+                names: in_object, ..
+            }) = object_missing
+            {
+                names.extend(in_object);
+            }
+            return Err(CustomizeError::UndefinedParameters {
+                names: names.into_iter().collect(),
+                customizer: Some(CustomizerUse {
+                    customizer: format!(
+                        "{}/{}",
+                        customizer.meta.namespace.as_deref().unwrap_or_default(),
+                        customizer.meta.name
+                    ),
+                    file: customizer.file.clone(),
+                    names: in_customizer,
+                }),
+            });
+        }
+        (_, Err(e)) => return Err(e),
+    }
     if edits.is_empty() {
         return Ok(expanded);
     }
@@ -225,11 +288,13 @@ struct Edits {
 
 impl Edits {
     /// Expands (when the Customizer asks) and parses every edit. Undefined parameters are left
-    /// in `expander`; parse errors of text holding one would only be noise, so the first
-    /// undefined parameter stops parsing and the caller reports the names.
+    /// in `expander`; parse errors of text holding one would only be noise, so an undefined
+    /// parameter (here, or in the object: `object_missing`) stops parsing and the caller reports
+    /// the names.
     fn prepare(
         customizer: &Customizer,
         expander: &mut Expander<'_, '_>,
+        object_missing: bool,
     ) -> Result<Self, CustomizeError> {
         let expands = customizer_expands(customizer);
         let mut texts = Vec::with_capacity(customizer.replacements.len());
@@ -251,7 +316,7 @@ impl Edits {
             Some(patches) => Some(Cow::Borrowed(patches)),
             None => None,
         };
-        if expander.has_missing() {
+        if object_missing || expander.has_missing() {
             return Ok(Self {
                 replacements: Vec::new(),
                 patch: None,

@@ -26,6 +26,7 @@ fn customizer(expand: bool, replacements: &[(&str, &str)], patches: Option<Value
     Customizer {
         meta,
         file: "wds/customizer.yaml".into(),
+        line: 1,
         replacements: replacements
             .iter()
             .map(|(path, value)| Replacement {
@@ -180,8 +181,52 @@ fn undefined_parameters_of_object_and_customizer_reported_together() {
     assert_eq!(
         run(&object, true, Some(&c), &[]),
         Err(CustomizeError::UndefinedParameters {
-            names: vec!["aa".into(), "zz".into()]
+            names: vec!["aa".into(), "zz".into()],
+            customizer: Some(CustomizerUse {
+                customizer: "commonstuff/example-customizer".into(),
+                file: "wds/customizer.yaml".into(),
+                names: vec!["aa".into(), "zz".into()],
+            }),
         })
+    );
+}
+
+#[test]
+fn undefined_parameters_of_a_customizer_name_it_and_its_file() {
+    let object = json!({"a": "%(only-object)"});
+    let c = customizer(true, &[("$.b", r#""%(only-customizer)""#)], None);
+    let message = run(&object, true, Some(&c), &[]).map_err(|e| e.to_string());
+    assert_eq!(
+        message,
+        Err(
+            "undefined parameters %(only-customizer), %(only-object); the destination Location \
+             has no label or annotation with these names; %(only-customizer) is referenced by \
+             Customizer commonstuff/example-customizer in wds/customizer.yaml"
+                .into()
+        )
+    );
+    // Only the object's own reference: no Customizer is named.
+    let plain = customizer(true, &[("$.b", "1")], None);
+    let message = run(&object, true, Some(&plain), &[]).map_err(|e| e.to_string());
+    assert!(
+        message.as_ref().is_err_and(|m| !m.contains("Customizer")),
+        "{message:?}"
+    );
+}
+
+#[test]
+fn messages_quote_no_value() {
+    let object = json!({"data": {"password": "hunter2%(oops"}});
+    let message = run(&object, true, None, &[]).map_err(|e| e.to_string());
+    assert!(
+        message.as_ref().is_err_and(|m| !m.contains("hunter2")),
+        "{message:?}"
+    );
+    let c = customizer(false, &[("$.data.password", "\"s3cret-value")], None);
+    let message = run(&json!({}), false, Some(&c), &[]).map_err(|e| e.to_string());
+    assert!(
+        message.as_ref().is_err_and(|m| !m.contains("s3cret")),
+        "{message:?}"
     );
 }
 

@@ -253,6 +253,8 @@ pub struct Customizer {
     pub meta: super::ObjectMeta,
     /// File it came from, relative to the layout root.
     pub file: String,
+    /// The 1-based line in `file` where its document starts (`0` when unknown).
+    pub line: u32,
     /// Ordered replacements.
     pub replacements: Vec<Replacement>,
     /// gitstellar extension: an RFC 6902 JSON patch applied after the replacements.

@@ -97,59 +97,199 @@ pub struct ResourceMapping {
 }
 
 /// The YAML dialect: YAML 1.2 booleans (`yes` stays a string), legacy octal (`0644`) read as
-/// kubectl reads it, duplicate keys an error, and serde-saphyr's size and nesting budgets.
-fn yaml_options() -> serde_saphyr::Options {
+/// kubectl reads it, duplicate keys an error, and serde-saphyr's budgets sized for this input.
+///
+/// The budgets are per file and grow with it, so that nothing that fits in [`MAX_FILE_BYTES`]
+/// is refused for its number of documents or nodes (serde-saphyr's defaults, 1,024 documents and
+/// 250,000 nodes per input, reject a one-file inventory of a few hundred WECs): a node or an
+/// event takes at least a byte of YAML, so only aliases could exceed these, and alias expansion
+/// keeps serde-saphyr's own limits (50,000 aliases, 1,000,000 replayed events per file).
+fn yaml_options(input_bytes: usize) -> serde_saphyr::Options {
     serde_saphyr::options! {
         legacy_octal_numbers: true,
         strict_booleans: true,
-        // CRD schemas nest deeply; serde_json's own limit is 128, so go no further than that.
-        budget: serde_saphyr::budget! { max_depth: 128 },
+        budget: serde_saphyr::budget! {
+            // CRD schemas nest deeply; serde_json's own limit is 128, so go no further than that.
+            max_depth: MAX_DEPTH,
+            max_documents: input_bytes.saturating_add(1),
+            max_nodes: input_bytes.max(250_000),
+            max_events: input_bytes.saturating_mul(2).saturating_add(16).max(1_000_000),
+        },
+    }
+}
+
+/// The deepest nesting of maps and lists a YAML file may have.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why a file could not be parsed, with the position of the fault where it is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseFailure {
+    /// 1-based line, `0` when unknown.
+    pub line: u32,
+    /// 1-based column, `0` when unknown.
+    pub column: u32,
+    /// What is wrong. Never quotes the file: a broken Secret's values must not reach a problem.
+    pub message: String,
+}
+
+impl ParseFailure {
+    fn whole_file(message: String) -> Self {
+        ParseFailure {
+            line: 0,
+            column: 0,
+            message,
+        }
+    }
+}
+
+/// `line:column: message`, or the message alone when the position is unknown.
+impl std::fmt::Display for ParseFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => f.write_str(&self.message),
+            (line, 0) => write!(f, "{line}: {}", self.message),
+            (line, column) => write!(f, "{line}:{column}: {}", self.message),
+        }
     }
 }
 
 /// Parses the documents of one file. YAML is a superset of JSON, but `.json` files go through
-/// serde_json so that JSON's own rules (and messages) apply.
+/// serde_json so that JSON's own rules (and messages) apply. Errors read `line:column: message`.
 pub fn parse_documents(path: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
+    parse_located(path, bytes)
+        .map(|docs| docs.into_iter().map(|(_, value)| value).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// Parses the documents of one file, each with the 1-based line where it starts (`0` when
+/// unknown). Empty (null) documents are dropped.
+pub fn parse_located(path: &str, bytes: &[u8]) -> Result<Vec<(u32, Value)>, ParseFailure> {
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(format!(
+        return Err(ParseFailure::whole_file(format!(
             "file is {} bytes; the limit is {MAX_FILE_BYTES}",
             bytes.len()
-        ));
+        )));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not UTF-8 (invalid byte at offset {}); manifests must be UTF-8 text",
-            e.valid_up_to()
-        )
+        let before = &bytes[..e.valid_up_to()];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        ParseFailure {
+            line: u32::try_from(line).unwrap_or(0),
+            column: 0,
+            message: format!(
+                "not UTF-8 (invalid byte at offset {}); manifests must be UTF-8 text",
+                e.valid_up_to()
+            ),
+        }
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if path.ends_with(".json") {
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-        return Ok(vec![value]);
+        let value: Value = serde_json::from_str(text).map_err(|e| json_failure(&e))?;
+        let leading = text.len() - text.trim_start().len();
+        let line = text[..leading].matches('\n').count() + 1;
+        return Ok(vec![(u32::try_from(line).unwrap_or(0), value)]);
     }
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
-        .map_err(|e| format!("invalid YAML: {}", yaml_message(&e.to_string())))?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+    let docs: Vec<serde_saphyr::Spanned<Value>> =
+        serde_saphyr::from_multiple_with_options(text, yaml_options(text.len()))
+            .map_err(|e| yaml_failure(&e))?;
+    Ok(docs
+        .into_iter()
+        .filter(|d| !d.value.is_null())
+        .map(|d| (u32::try_from(d.referenced.line()).unwrap_or(0), d.value))
+        .collect())
 }
 
-/// The parser's message for users: one line, without advice meant for the parser's API users.
-fn yaml_message(message: &str) -> String {
-    one_line(message).replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+/// serde_json's error, its position moved out of the message.
+fn json_failure(e: &serde_json::Error) -> ParseFailure {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full);
+    ParseFailure {
+        line: u32::try_from(e.line()).unwrap_or(0),
+        column: u32::try_from(e.column()).unwrap_or(0),
+        message: format!("invalid JSON: {message}"),
+    }
 }
 
-/// Folds a multi-line parser message (with its source snippet) into one line for a problem.
-fn one_line(message: &str) -> String {
-    let mut out = String::new();
-    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if !out.is_empty() {
-            out.push_str(" | ");
+/// serde-saphyr's error as one line without a source snippet (which would quote the file, a
+/// Secret's values included), its position moved out of the message.
+fn yaml_failure(e: &serde_saphyr::Error) -> ParseFailure {
+    use serde_saphyr::{Error as E, MessageFormatter as _};
+    let mut inner = e;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = inner {
+        inner = &**error;
+    }
+    let message = match inner {
+        E::Budget { breach, .. } => budget_message(breach),
+        E::QuotingRequired { .. } => "a value must be quoted here".to_string(),
+        E::NonFiniteFloat { .. } => "a number is not finite".to_string(),
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => {
+            "aliases expand too far (more than 1,000,000 replayed YAML events)".to_string()
         }
-        out.push_str(line);
+        other => {
+            let text = serde_saphyr::DefaultMessageFormatter.format_message(other);
+            redact(&text.escape_debug().to_string())
+        }
+    };
+    let (line, column) = e
+        .location()
+        .map(|l| {
+            (
+                u32::try_from(l.line()).unwrap_or(0),
+                u32::try_from(l.column()).unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0));
+    ParseFailure {
+        line,
+        column,
+        message: format!(
+            "invalid YAML: {}",
+            message.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        ),
     }
-    out
+}
+
+/// A budget breach as the limit a user can look up in the layout documentation.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Depth { .. } => format!("maps and lists nest deeper than {MAX_DEPTH} levels"),
+        B::Aliases { .. } | B::Anchors { .. } => {
+            "more than 50,000 aliases or anchors in one file".to_string()
+        }
+        B::Documents { .. } | B::Nodes { .. } | B::Events { .. } | B::ScalarBytes { .. } => {
+            "the file holds more YAML than its size allows (aliases expand too far)".to_string()
+        }
+        _ => "aliases expand too far, or the file is too complex".to_string(),
+    }
+}
+
+/// Drops the value serde quotes in `invalid type: string "…", expected …`: a message names what
+/// was found by its type only, never by its content.
+pub(crate) fn redact(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(start) = message.find(prefix) else {
+            continue;
+        };
+        let after = &message[start + prefix.len()..];
+        let Some(end) = after.rfind(", expected ") else {
+            continue;
+        };
+        let unexpected = &after[..end];
+        let kind = unexpected
+            .split_once(['"', '`', '\''])
+            .map_or(unexpected, |(kind, _)| kind)
+            .trim_end();
+        return format!("{}{prefix}{kind}{}", &message[..start], &after[end..]);
+    }
+    message.to_string()
 }
 
 /// Which kind of space a directory is.
@@ -228,6 +368,8 @@ impl Layout {
 struct Document {
     space: usize,
     file: String,
+    /// The 1-based line where the document starts (`0` when unknown).
+    line: u32,
     value: Value,
 }
 
@@ -259,7 +401,9 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for file in sorted {
-        if is_hidden(&file.path) || !is_manifest(&file.path) {
+        // What the reader could not read is reported whatever its name: a linked directory or a
+        // submodule would otherwise hide its manifests without a word.
+        if is_hidden(&file.path) || (!is_manifest(&file.path) && file.content.is_ok()) {
             continue;
         }
         let Some((kind, dir)) = layout.space_of(&file.path) else {
@@ -292,19 +436,22 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
                 continue;
             }
         };
-        match parse_documents(&file.path, bytes) {
+        match parse_located(&file.path, bytes) {
             Ok(values) => {
-                for value in values {
+                for (line, value) in values {
                     expand_lists(value, &mut |value| {
                         docs.push(Document {
                             space: index,
                             file: file.path.clone(),
+                            line,
                             value,
                         })
                     });
                 }
             }
-            Err(why) => problems.push(Problem::new(name, &file.path, "", why)),
+            Err(why) => problems.push(
+                Problem::new(name, &file.path, "", why.message).at_column(why.line, why.column),
+            ),
         }
     }
 
@@ -372,6 +519,8 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
             continue;
         }
         let (kind, i) = slot[doc.space];
+        // Every problem about a document points at the line where it starts.
+        let (first, line) = (problems.len(), doc.line);
         match kind {
             SpaceKind::Inventory => read_inventory_doc(&mut inventories[i], doc, &mut problems),
             SpaceKind::Workload => {
@@ -382,6 +531,11 @@ pub fn load(files: &[SourceFile]) -> Snapshot {
                     &kinds.view(&resources, space),
                     &mut problems,
                 )
+            }
+        }
+        for problem in &mut problems[first..] {
+            if problem.line.is_none() && line > 0 {
+                problem.line = Some(line);
             }
         }
     }
@@ -416,12 +570,20 @@ fn read_config(files: &[SourceFile], problems: &mut Vec<Problem>) -> RepoConfig 
     let parsed = file
         .content
         .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|bytes| parse_documents(&file.path, bytes))
+        .map_err(|why| ParseFailure::whole_file(why.clone()))
+        .and_then(|bytes| parse_located(&file.path, bytes))
         .and_then(|docs| match docs.as_slice() {
             [] => Ok(RepoConfig::default()),
-            [one] => from_value_at::<RepoConfig>(one, ""),
-            _ => Err("holds more than one document; it must hold one RepoConfig".into()),
+            [(line, one)] => from_value_at::<RepoConfig>(one, "").map_err(|message| ParseFailure {
+                line: *line,
+                column: 0,
+                message,
+            }),
+            [_, (line, _), ..] => Err(ParseFailure {
+                line: *line,
+                column: 0,
+                message: "holds more than one document; it must hold one RepoConfig".into(),
+            }),
         });
     match parsed {
         Ok(config) => {
@@ -442,12 +604,15 @@ fn read_config(files: &[SourceFile], problems: &mut Vec<Problem>) -> RepoConfig 
         }
         Err(why) => {
             // A layout we cannot read would misplace every file: read no spaces at all.
-            problems.push(Problem::new(
-                "",
-                CONFIG_FILE,
-                "",
-                format!("{why}; no space is read"),
-            ));
+            problems.push(
+                Problem::new(
+                    "",
+                    CONFIG_FILE,
+                    "",
+                    format!("{}; no space is read", why.message),
+                )
+                .at_column(why.line, why.column),
+            );
             RepoConfig {
                 inventory_spaces: Vec::new(),
                 workload_spaces: Vec::new(),
@@ -776,7 +941,7 @@ fn from_value_at<T: serde::de::DeserializeOwned>(value: &Value, prefix: &str) ->
             (false, true) => format!("{prefix}: "),
             (false, false) => format!("{prefix}.{path}: "),
         };
-        format!("{at}{}", e.into_inner())
+        format!("{at}{}", redact(&e.into_inner().to_string()))
     })
 }
 
@@ -831,6 +996,7 @@ fn read_inventory_doc(space: &mut InventorySpace, doc: Document, problems: &mut 
                 meta: header.meta,
                 spec,
                 file: doc.file,
+                line: doc.line,
             }),
             Err(why) => problems.push(problem(why)),
         },
@@ -846,6 +1012,7 @@ fn read_inventory_doc(space: &mut InventorySpace, doc: Document, problems: &mut 
                     meta: header.meta,
                     spec,
                     file: doc.file,
+                    line: doc.line,
                 }),
                 Err(why) => problems.push(problem(why)),
             }
@@ -915,6 +1082,7 @@ fn read_workload_doc(
                     meta: header.meta,
                     spec,
                     file: doc.file,
+                    line: doc.line,
                 }),
                 Err(why) => problems.push(problem(why)),
             },
@@ -963,6 +1131,7 @@ fn read_workload_doc(
                         let customizer = Customizer {
                             meta,
                             file: doc.file,
+                            line: doc.line,
                             replacements: body.replacements,
                             patches: body.patches,
                         };
@@ -1052,6 +1221,7 @@ fn read_workload_doc(
         version: header.version,
         resource: info.resource.clone(),
         file: doc.file,
+        line: doc.line,
         meta,
         value: Arc::new(value),
     });
@@ -1096,15 +1266,18 @@ fn finish_inventory(space: &mut InventorySpace, problems: &mut Vec<Problem>) {
     space.locations.dedup_by(|later, first| {
         let dup = later.meta.name == first.meta.name;
         if dup {
-            problems.push(Problem::new(
-                &space.name,
-                &later.file,
-                format!("{EDGE_GROUP}/Location/_cluster/{}", later.meta.name),
-                format!(
-                    "duplicate Location (also in {}); the one in {} is used",
-                    first.file, first.file
-                ),
-            ));
+            problems.push(
+                Problem::new(
+                    &space.name,
+                    &later.file,
+                    format!("{EDGE_GROUP}/Location/_cluster/{}", later.meta.name),
+                    format!(
+                        "duplicate Location (also in {}); the one in {} is used",
+                        first.file, first.file
+                    ),
+                )
+                .at(later.line),
+            );
         }
         dup
     });
@@ -1114,15 +1287,18 @@ fn finish_inventory(space: &mut InventorySpace, problems: &mut Vec<Problem>) {
     space.sync_targets.dedup_by(|later, first| {
         let dup = later.meta.name == first.meta.name;
         if dup {
-            problems.push(Problem::new(
-                &space.name,
-                &later.file,
-                format!("{EDGE_GROUP}/SyncTarget/_cluster/{}", later.meta.name),
-                format!(
-                    "duplicate SyncTarget (also in {}); the one in {} is used",
-                    first.file, first.file
-                ),
-            ));
+            problems.push(
+                Problem::new(
+                    &space.name,
+                    &later.file,
+                    format!("{EDGE_GROUP}/SyncTarget/_cluster/{}", later.meta.name),
+                    format!(
+                        "duplicate SyncTarget (also in {}); the one in {} is used",
+                        first.file, first.file
+                    ),
+                )
+                .at(later.line),
+            );
         }
         dup
     });
@@ -1135,15 +1311,18 @@ fn finish_workload(space: &mut WorkloadSpace, problems: &mut Vec<Problem>) {
     space.edge_placements.dedup_by(|later, first| {
         let dup = later.meta.name == first.meta.name;
         if dup {
-            problems.push(Problem::new(
-                &space.name,
-                &later.file,
-                format!("{EDGE_GROUP}/EdgePlacement/_cluster/{}", later.meta.name),
-                format!(
-                    "duplicate EdgePlacement (also in {}); the one in {} is used",
-                    first.file, first.file
-                ),
-            ));
+            problems.push(
+                Problem::new(
+                    &space.name,
+                    &later.file,
+                    format!("{EDGE_GROUP}/EdgePlacement/_cluster/{}", later.meta.name),
+                    format!(
+                        "duplicate EdgePlacement (also in {}); the one in {} is used",
+                        first.file, first.file
+                    ),
+                )
+                .at(later.line),
+            );
         }
         dup
     });
@@ -1154,22 +1333,23 @@ fn finish_workload(space: &mut WorkloadSpace, problems: &mut Vec<Problem>) {
     let mut kept: Vec<Object> = Vec::with_capacity(space.objects.len());
     let mut objects = std::mem::take(&mut space.objects).into_iter().peekable();
     while let Some(first) = objects.next() {
-        let mut files = vec![first.file.clone()];
+        let mut copies = vec![(first.file.clone(), first.line)];
         while objects.peek().is_some_and(|next| next.id == first.id) {
             if let Some(next) = objects.next() {
-                files.push(next.file);
+                copies.push((next.file, next.line));
             }
         }
-        if files.len() == 1 {
+        if copies.len() == 1 {
             kept.push(first);
         } else {
-            for file in &files {
+            let files: Vec<&str> = copies.iter().map(|(file, _)| file.as_str()).collect();
+            for (file, line) in &copies {
                 problems.push(Problem::new(
                     &space.name,
                     file,
                     first.id.to_string(),
                     format!("object defined more than once (in {}); it is withheld until one definition is removed", files.join(", ")),
-                ));
+                ).at(*line));
             }
         }
     }

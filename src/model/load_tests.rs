@@ -525,3 +525,140 @@ metadata: {name: c, namespace: ns}
     assert_eq!(found.len(), 1, "{:#?}", s.problems);
     assert!(found[0].message.contains("CronTab"), "{:?}", found[0]);
 }
+
+/// One inventory file of `wecs` SyncTarget + Location pairs (two documents each).
+fn inventory_of(wecs: usize) -> String {
+    let mut text = String::with_capacity(wecs * 330);
+    for i in 0..wecs {
+        text.push_str(&format!(
+            "apiVersion: edge.kubestellar.io/v2alpha1\nkind: SyncTarget\nmetadata:\n  name: wec-{i:05}\n  labels:\n    id: wec-{i:05}\n    region: region-{r}\n---\napiVersion: edge.kubestellar.io/v2alpha1\nkind: Location\nmetadata:\n  name: wec-{i:05}\n  labels:\n    env: prod\n    region: region-{r}\nspec:\n  resource: {{group: edge.kubestellar.io, resource: synctargets, version: v2alpha1}}\n  instanceSelector:\n    matchLabels: {{id: wec-{i:05}}}\n---\n",
+            r = i % 7
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_ten_thousand_wec_inventory_loads_from_one_file() {
+    // 20,000 documents, about 3 MB: far beyond serde-saphyr's default budget of 1,024 documents
+    // and 250,000 nodes per input.
+    let text = inventory_of(10_000);
+    assert!(text.len() > 2_500_000, "{} bytes", text.len());
+    let s = snap(&[("inventory/fleet.yaml", &text)]);
+    assert_eq!(s.problems, Vec::<Problem>::new());
+    let inventory = &s.inventories[0];
+    assert_eq!(inventory.sync_targets.len(), 10_000);
+    assert_eq!(inventory.locations.len(), 10_000);
+    // Each document knows its line: pair i starts at line 1 + 20 * i.
+    let last = &inventory.locations[9_999];
+    assert_eq!(
+        (last.meta.name.as_str(), last.line),
+        ("wec-09999", 9 + 20 * 9_999)
+    );
+    assert_eq!(inventory.sync_targets[1].line, 21);
+}
+
+#[test]
+fn limits_stay_for_nesting_and_aliases() {
+    let deep = format!("a: {}{}\n", "[".repeat(200), "]".repeat(200));
+    let s = snap(&[("wds/a/deep.yaml", &deep)]);
+    let p = &problems_about(&s, "wds/a/deep.yaml")[0];
+    assert!(p.message.contains("nest deeper than 128"), "{p:?}");
+    assert_eq!(p.line, Some(1), "{p:?}");
+    // A billion laughs: ten levels of ten aliases each.
+    let mut laughs = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+        laughs.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+    }
+    let s = snap(&[("wds/a/laughs.yaml", &laughs)]);
+    let p = &problems_about(&s, "wds/a/laughs.yaml")[0];
+    assert!(p.message.starts_with("invalid YAML: "), "{p:?}");
+}
+
+#[test]
+fn parse_errors_carry_positions_and_quote_nothing() {
+    let mut list = files(&[
+        (
+            "wds/a/s.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: hunter2: x\n",
+        ),
+        (
+            "wds/a/j.json",
+            "{\n  \"password\": \"hunter2\"\n  \"x\": 1\n}\n",
+        ),
+    ]);
+    list.push(SourceFile {
+        path: "wds/a/u.yaml".into(),
+        content: Ok(b"a: b\nc: d\xe9 hunter2\n".to_vec()),
+    });
+    let s = load(&list);
+    let yaml = &problems_about(&s, "wds/a/s.yaml")[0];
+    assert_eq!((yaml.line, yaml.column), (Some(5), Some(20)), "{yaml:?}");
+    assert_eq!(
+        yaml.message,
+        "invalid YAML: mapping values are not allowed in this context"
+    );
+    let json = &problems_about(&s, "wds/a/j.json")[0];
+    assert_eq!((json.line, json.column), (Some(3), Some(3)), "{json:?}");
+    assert_eq!(json.message, "invalid JSON: expected `,` or `}`");
+    let utf8 = &problems_about(&s, "wds/a/u.yaml")[0];
+    assert_eq!(utf8.line, Some(2), "{utf8:?}");
+    for p in &s.problems {
+        assert!(!p.message.contains("hunter2"), "{p:?}");
+    }
+}
+
+#[test]
+fn problems_about_objects_carry_their_document_line() {
+    let text = format!(
+        "{}---\n\n# comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: Bad_Name, namespace: ns}}\n",
+        cm("ok")
+    );
+    let s = snap(&[("wds/a/x.yaml", &text), ("wds/a/y.yaml", &cm("ok"))]);
+    let found = problems_about(&s, "wds/a/x.yaml");
+    let bad = found
+        .iter()
+        .find(|p| p.message.contains("Bad_Name"))
+        .unwrap_or_else(|| panic!("{found:?}"));
+    assert_eq!(bad.line, Some(9), "{bad:?}");
+    // Both copies of the duplicate name their own line.
+    let lines: Vec<Option<u32>> = s
+        .problems
+        .iter()
+        .filter(|p| p.message.contains("more than once"))
+        .map(|p| p.line)
+        .collect();
+    assert_eq!(lines, vec![Some(1), Some(1)], "{:?}", s.problems);
+}
+
+#[test]
+fn serde_messages_name_types_not_values() {
+    assert_eq!(
+        super::redact("invalid type: string \"hunter2, expected x\", expected a boolean"),
+        "invalid type: string, expected a boolean"
+    );
+    assert_eq!(
+        super::redact("spec.x: invalid value: integer `5`, expected a port"),
+        "spec.x: invalid value: integer, expected a port"
+    );
+    assert_eq!(
+        super::redact("missing field `spec`"),
+        "missing field `spec`"
+    );
+}
+
+#[test]
+fn unreadable_entries_are_problems_whatever_their_name() {
+    let mut list = files(&[("wds/a/cm.yaml", &cm("x"))]);
+    for path in ["wds/a/vendor", "wds/a/configs", "elsewhere/link"] {
+        list.push(SourceFile {
+            path: path.into(),
+            content: Err("a symbolic link".into()),
+        });
+    }
+    let s = load(&list);
+    let paths: Vec<&str> = s.problems.iter().map(|p| p.file.as_str()).collect();
+    // Outside every space nothing is read, so nothing is reported.
+    assert_eq!(paths, vec!["wds/a/configs", "wds/a/vendor"]);
+}

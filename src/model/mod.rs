@@ -133,6 +133,8 @@ pub struct Object {
     pub resource: String,
     /// File the object came from, relative to the layout root.
     pub file: String,
+    /// The 1-based line in `file` where its document starts (`0` when unknown).
+    pub line: u32,
     /// Interpreted metadata.
     pub meta: ObjectMeta,
     /// The whole object as written (shared: most destinations get it unchanged).
@@ -164,6 +166,8 @@ pub struct EdgePlacement {
     pub spec: EdgePlacementSpec,
     /// Source file.
     pub file: String,
+    /// The 1-based line in `file` where its document starts (`0` when unknown).
+    pub line: u32,
 }
 
 /// A `Location` of an inventory space.
@@ -175,6 +179,8 @@ pub struct Location {
     pub spec: LocationSpec,
     /// Source file.
     pub file: String,
+    /// The 1-based line in `file` where its document starts (`0` when unknown).
+    pub line: u32,
 }
 
 /// A `SyncTarget` of an inventory space: one WEC.
@@ -186,6 +192,8 @@ pub struct SyncTarget {
     pub spec: SyncTargetSpec,
     /// Source file.
     pub file: String,
+    /// The 1-based line in `file` where its document starts (`0` when unknown).
+    pub line: u32,
 }
 
 /// An inventory space (IS): Location and SyncTarget pairs.
@@ -239,6 +247,78 @@ pub struct Snapshot {
     pub resources: ResourceTable,
     /// Everything wrong with the input.
     pub problems: Vec<Problem>,
+}
+
+impl Snapshot {
+    /// Gives every problem that names an object of this snapshot, in the file it came from, the
+    /// line where that object's document starts (problems with a line keep it). Later stages
+    /// (placement, customization) report problems by space, file and object; this adds where.
+    pub fn locate(&self, problems: &mut [Problem]) {
+        for problem in problems.iter_mut().filter(|p| p.line.is_none()) {
+            let line = self.line_of(&problem.space, &problem.file, &problem.object);
+            if line > 0 {
+                problem.line = Some(line);
+            }
+        }
+    }
+
+    /// The line of the object `object` (as `group/Kind/namespace/name`) of space `space` read from
+    /// `file`; `0` when there is no such object.
+    fn line_of(&self, space: &str, file: &str, object: &str) -> u32 {
+        let Some(id) = ObjectId::parse(object) else {
+            return 0;
+        };
+        let in_file = |f: &str, line: u32| if f == file { line } else { 0 };
+        if let Ok(i) = self
+            .workloads
+            .binary_search_by(|w| w.name.as_str().cmp(space))
+        {
+            let wds = &self.workloads[i];
+            if id.group == EDGE_GROUP && id.kind == "EdgePlacement" {
+                return wds
+                    .edge_placements
+                    .binary_search_by(|ep| ep.meta.name.cmp(&id.name))
+                    .map_or(0, |j| {
+                        let ep = &wds.edge_placements[j];
+                        in_file(&ep.file, ep.line)
+                    });
+            }
+            if id.group == EDGE_GROUP && id.kind == "Customizer" {
+                let key = (id.namespace_or_empty().to_string(), id.name.clone());
+                return wds
+                    .customizers
+                    .get(&key)
+                    .map_or(0, |c| in_file(&c.file, c.line));
+            }
+            return wds.object(&id).map_or(0, |o| in_file(&o.file, o.line));
+        }
+        if let Ok(i) = self
+            .inventories
+            .binary_search_by(|s| s.name.as_str().cmp(space))
+        {
+            let inventory = &self.inventories[i];
+            let found = match id.kind.as_str() {
+                "Location" => inventory
+                    .locations
+                    .binary_search_by(|l| l.meta.name.cmp(&id.name))
+                    .ok()
+                    .map(|j| (&inventory.locations[j].file, inventory.locations[j].line)),
+                "SyncTarget" => inventory
+                    .sync_targets
+                    .binary_search_by(|t| t.meta.name.cmp(&id.name))
+                    .ok()
+                    .map(|j| {
+                        (
+                            &inventory.sync_targets[j].file,
+                            inventory.sync_targets[j].line,
+                        )
+                    }),
+                _ => None,
+            };
+            return found.map_or(0, |(f, line)| in_file(f, line));
+        }
+        0
+    }
 }
 
 /// A UUID (RFC 9562 version 8) derived with sha256 from a kind, a space directory and a name:

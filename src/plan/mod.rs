@@ -133,6 +133,7 @@ pub fn compute_objects(
     keep: &(dyn Fn(&ObjectId) -> bool + Sync),
 ) -> Plan {
     let (destinations, mut problems) = place_all(snapshot, resolution, Some(keep));
+    snapshot.locate(&mut problems);
     problems.sort();
     problems.dedup();
     Plan {
@@ -308,6 +309,7 @@ fn finish(
             }
         })
         .collect();
+    snapshot.locate(&mut problems);
     problems.sort();
     problems.dedup();
     Plan {

@@ -213,15 +213,16 @@ impl SourceRepo {
                     self.walk_tree(&sub, &path, files)?;
                 }
                 Some(ObjectType::Blob) => {
-                    if !is_manifest_name(&name) && path != model::load::CONFIG_FILE {
-                        continue;
-                    }
-                    // 0o120000 is git's mode for a symbolic link: its blob is the link target.
+                    // 0o120000 is git's mode for a symbolic link: its blob is the link target,
+                    // which may be a directory. Any link is reported, whatever its name.
                     if entry.filemode() == 0o120000 {
                         files.push(SourceFile {
                             path,
                             content: Err(SYMLINK.into()),
                         });
+                        continue;
+                    }
+                    if !is_manifest_name(&name) && path != model::load::CONFIG_FILE {
                         continue;
                     }
                     let blob =
@@ -236,10 +237,10 @@ impl SourceRepo {
                         content: Ok(blob.content().to_vec()),
                     });
                 }
-                Some(ObjectType::Commit) if is_manifest_name(&name) => {
+                Some(ObjectType::Commit) => {
                     files.push(SourceFile {
                         path,
-                        content: Err("a submodule; gitstellar does not read submodules".into()),
+                        content: Err(SUBMODULE.into()),
                     });
                 }
                 _ => {}
@@ -275,8 +276,12 @@ impl SourceRepo {
 }
 
 /// Why a symbolic link in the source is not read.
-const SYMLINK: &str =
-    "a symbolic link; gitstellar reads only regular files (links could escape the repo)";
+const SYMLINK: &str = "a symbolic link; gitstellar reads only regular files and directories, so \
+     nothing behind it is read (links could escape the repo)";
+
+/// Why a submodule (or a repository nested in the working tree) is not read.
+const SUBMODULE: &str =
+    "a submodule; gitstellar does not read submodules, so none of its files are read";
 
 fn is_manifest_name(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
@@ -309,12 +314,25 @@ fn walk_dir(dir: &Path, prefix: &str, files: &mut Vec<SourceFile>) -> Result<(),
             path: entry.path(),
             source,
         })?;
-        if file_type.is_dir() {
-            walk_dir(&entry.path(), &path, files)?;
+        if file_type.is_symlink() {
+            // Whatever it points to: the commit's reading cannot follow it either.
+            files.push(SourceFile {
+                path,
+                content: Err(SYMLINK.into()),
+            });
+        } else if file_type.is_dir() {
+            // A submodule's (or a nested repository's) directory has its own `.git`; the commit
+            // holds only a reference to another commit there, so neither reading descends.
+            if entry.path().join(".git").symlink_metadata().is_ok() {
+                files.push(SourceFile {
+                    path,
+                    content: Err(SUBMODULE.into()),
+                });
+            } else {
+                walk_dir(&entry.path(), &path, files)?;
+            }
         } else if is_manifest_name(&name) || path == model::load::CONFIG_FILE {
-            let content = if file_type.is_symlink() {
-                Err(SYMLINK.into())
-            } else if file_type.is_file() {
+            let content = if file_type.is_file() {
                 std::fs::read(entry.path()).map_err(|e| format!("cannot read: {e}"))
             } else {
                 Err("not a regular file".into())
