@@ -613,7 +613,7 @@ fn problems_carry_the_line_and_column() {
         "wds/app/syntax.yaml",
         "apiVersion: v1\nkind: ConfigMap\ndata: a: b\n",
     );
-    // The second document starts at line 6 (after a comment), and its kind is unknown.
+    // The second document starts at line 10 (after a comment), and its kind is unknown.
     repo.write(
         "wds/app/two.yaml",
         &format!(
@@ -642,7 +642,7 @@ fn problems_carry_the_line_and_column() {
         "one line, the position only in the fields: {message}"
     );
     let widget = problem_about(&found, "wds/app/two.yaml", "unknown kind");
-    assert_eq!(widget["line"], 7, "{widget}");
+    assert_eq!(widget["line"], 10, "{widget}");
     assert_eq!(
         widget.get("column"),
         None,
@@ -670,7 +670,7 @@ fn problems_carry_the_line_and_column() {
     assert!(
         table
             .stdout
-            .contains("  wds/app/two.yaml:7: example.com/Widget/web/w: unknown kind"),
+            .contains("  wds/app/two.yaml:10: example.com/Widget/web/w: unknown kind"),
         "{}",
         table.stdout
     );
