@@ -234,7 +234,12 @@ fn yaml_failure(e: &serde_saphyr::Error) -> ParseFailure {
         }
         other => {
             let text = serde_saphyr::DefaultMessageFormatter.format_message(other);
-            redact(&text.escape_debug().to_string())
+            // One line: control characters (a message may hold a line break) become spaces.
+            let text: String = text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            redact(&text)
         }
     };
     let (line, column) = e
