@@ -1505,4 +1505,89 @@ mod tests {
         }
         assert!(valid_component("system:node"));
     }
+
+    /// Source commits: a line `first`, `second` (a child of `first`) in `repo`.
+    fn two_revisions(repo: &Repository) -> (Oid, Oid) {
+        let sig = git2::Signature::now("t", "t@example.com").expect("signature");
+        let tree = repo
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .expect("empty tree");
+        let tree = repo.find_tree(tree).expect("tree");
+        let first = repo
+            .commit(None, &sig, &sig, "first", &tree, &[])
+            .expect("commit");
+        let parent = repo.find_commit(first).expect("parent");
+        let second = repo
+            .commit(None, &sig, &sig, "second", &tree, &[&parent])
+            .expect("commit");
+        (first, second)
+    }
+
+    fn one_file(text: &str) -> Files {
+        [(Arc::from("f.yaml"), Arc::from(text.as_bytes().to_vec()))]
+            .into_iter()
+            .collect()
+    }
+
+    /// An older pass that planned to create a mailbox, while a newer pass that had deleted it
+    /// finished: under the lease the older one finds the newer status and moves nothing.
+    #[test]
+    fn an_older_pass_finishing_after_a_newer_one_moves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let (old, new) = two_revisions(&repo);
+        let mailbox = format!("{}w", crate::mailbox::REF_PREFIX);
+        let mut older = RefWriter::for_pass(&repo, &old.to_string(), Some(new)).expect("writer");
+        older
+            .update(&mailbox, &one_file("a"), |_| "w".into())
+            .expect("update");
+        older
+            .update(crate::status::REF, &one_file("old"), |_| "status".into())
+            .expect("update");
+
+        let mut newer = RefWriter::for_pass(&repo, &new.to_string(), Some(new)).expect("writer");
+        newer
+            .update(crate::status::REF, &one_file("new"), |_| "status".into())
+            .expect("update");
+        let done = newer.finish().expect("finish");
+        assert_eq!(done.stale, None);
+        let status = read_tip(&repo, crate::status::REF).expect("read");
+
+        let done = older.finish().expect("finish");
+        assert_eq!(done.stale, Some(new));
+        assert!(done.wanted.is_none());
+        assert!(
+            done.outcomes
+                .iter()
+                .all(|(_, o)| *o == RefOutcome::Superseded),
+            "{:?}",
+            done.outcomes
+        );
+        assert_eq!(read_tip(&repo, &mailbox).expect("read"), None);
+        assert_eq!(read_tip(&repo, crate::status::REF).expect("read"), status);
+
+        // Once the branch moved back to `old`, `new` no longer counts: the older pass moves.
+        let mut back = RefWriter::for_pass(&repo, &old.to_string(), Some(old)).expect("writer");
+        back.update(&mailbox, &one_file("a"), |_| "w".into())
+            .expect("update");
+        back.update(crate::status::REF, &one_file("old"), |_| "status".into())
+            .expect("update");
+        let done = back.finish().expect("finish");
+        assert_eq!(done.stale, None);
+        assert!(read_tip(&repo, &mailbox).expect("read").is_some());
+        assert_ne!(read_tip(&repo, crate::status::REF).expect("read"), status);
+    }
+
+    #[test]
+    fn ref_names_fit_the_file_system() {
+        let long = "x".repeat(MAX_REF_COMPONENT + 1);
+        assert!(!ref_name_fits(&format!(
+            "refs/heads/gitstellar/mailbox/{long}"
+        )));
+        let fits = "x".repeat(MAX_REF_COMPONENT);
+        assert!(ref_name_fits(&format!(
+            "refs/heads/gitstellar/mailbox/{fits}"
+        )));
+    }
 }
