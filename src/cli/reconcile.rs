@@ -127,7 +127,7 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
                 RefOutcome::Unchanged | RefOutcome::Superseded => None,
             })
             .collect();
-        let rejected = cache.push(&pushes)?;
+        let rejected = push_status_first(&cache, &source, &pushes)?;
         if rejected.is_empty() {
             leftovers.leave();
             return finish(
@@ -143,6 +143,38 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
         );
     }
     bail!("pushing to {url}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
+}
+
+/// Pushes the status branch first and alone, even when this pass left it unchanged: a remote
+/// whose status branch moved since the fetch (a newer pass) rejects it as not a fast-forward
+/// before any mailbox moves, so a racing older pass cannot re-create a mailbox the newer one
+/// deleted. Then the rest. Returns the refs rejected.
+fn push_status_first(
+    cache: &RemoteCache,
+    source: &SourceRepo,
+    pushes: &[RefPush],
+) -> anyhow::Result<Vec<String>> {
+    if pushes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let status = crate::status::REF;
+    let lease: Vec<RefPush> = match pushes.iter().find(|(n, _)| n == status) {
+        Some(p) => vec![p.clone()],
+        None => match source.repository().refname_to_id(status) {
+            Ok(tip) => vec![(status.to_string(), Some(tip))],
+            Err(_) => Vec::new(),
+        },
+    };
+    let rejected = cache.push(&lease)?;
+    if !rejected.is_empty() {
+        return Ok(rejected);
+    }
+    let rest: Vec<RefPush> = pushes
+        .iter()
+        .filter(|(n, _)| n != status)
+        .cloned()
+        .collect();
+    Ok(cache.push(&rest)?)
 }
 
 /// Whether `--repo` names a remote rather than a local path.
