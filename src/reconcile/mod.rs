@@ -124,20 +124,8 @@ pub fn reconcile(
     let started = std::time::Instant::now();
     let repo = source.repository();
     let revision = commit.to_string();
-    if let Some(newer) = write::newer_pass(repo, commit, source.tracked_tip())? {
-        tracing::info!(
-            "revision {revision} is older than {newer}, which the refs were computed from"
-        );
-        let kind = PassKind::Stale {
-            newer: newer.to_string(),
-        };
-        let report = Report {
-            revision,
-            outcomes: Vec::new(),
-            problems: 0,
-            kind,
-        };
-        return Ok((report, Leftovers(Vec::new())));
+    if let Some(stale) = stale_pass(source, commit)? {
+        return Ok((stale, Leftovers(Vec::new())));
     }
     let program = program_key();
     let record = PassRecord::load(repo, &program, source.root());
@@ -382,4 +370,21 @@ fn program_key() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The report of a stale pass of `commit`, which moves nothing: some gitstellar ref was computed
+/// from a newer revision still on the tracked branch (see [`write::newer_pass`]).
+fn stale_pass(source: &SourceRepo, commit: Oid) -> Result<Option<Report>, ReconcileError> {
+    let Some(newer) = write::newer_pass(source.repository(), commit, source.tracked_tip())? else {
+        return Ok(None);
+    };
+    tracing::info!("revision {commit} is older than {newer}, which the refs were computed from");
+    Ok(Some(Report {
+        revision: commit.to_string(),
+        outcomes: Vec::new(),
+        problems: 0,
+        kind: PassKind::Stale {
+            newer: newer.to_string(),
+        },
+    }))
 }
