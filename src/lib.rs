@@ -8,7 +8,7 @@
 //! applies mailboxes to the WECs; [`reconcile`] drives one pass from a revision to the refs
 //! (incrementally where it can); [`cli`] is the command line. [`wecsim`] simulates WECs and
 //! [`synth`] generates fleets, for tests and benchmarks.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod customize;

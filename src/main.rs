@@ -12,7 +12,10 @@ fn main() -> ExitCode {
         // A closed stdout (`gitstellar plan | head`) is not a failure.
         Err(error) if cli::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("gitstellar: {error:#}");
+            eprintln!(
+                "gitstellar: {}",
+                gitstellar::repo::error_chain(AsRef::<dyn std::error::Error>::as_ref(&error))
+            );
             ExitCode::from(2)
         }
     }

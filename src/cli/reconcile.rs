@@ -24,10 +24,11 @@ pub struct ReconcileArgs {
     /// gitstellar refs are written into that repository.
     #[arg(long, default_value = ".")]
     repo: String,
-    /// The source branch; default: the branch HEAD points to.
+    /// The tracked source branch; default: the repository's default branch (`origin/HEAD`, else
+    /// `main`, else `master`; for a URL, the remote's default branch), never the checked-out one.
     #[arg(long)]
     branch: Option<String>,
-    /// The revision to reconcile; default: the tip of `--branch`.
+    /// The revision to reconcile, a commit on the tracked branch's history; default: its tip.
     #[arg(long)]
     rev: Option<String>,
     /// Push the gitstellar refs to the remote `--repo` (only with a URL).
@@ -51,8 +52,8 @@ pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Outcome> {
     if args.push {
         bail!("--push needs a remote --repo URL (a local --repo is written in place)");
     }
-    let source = SourceRepo::open(std::path::Path::new(&args.repo))?;
-    let (report, leftovers) = pass(&source, &args, args.branch.as_deref())?;
+    let mut source = SourceRepo::open(std::path::Path::new(&args.repo))?;
+    let (report, leftovers) = pass(&mut source, &args, args.branch.as_deref())?;
     leftovers.leave();
     let synced = args
         .sync
@@ -96,13 +97,13 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
     let url = cache.redacted_url();
     for attempt in 1..=PUSH_ATTEMPTS {
         let head = cache.fetch()?;
-        let source = SourceRepo::open(cache.path())?;
+        let mut source = SourceRepo::open(cache.path())?;
         let branch = args.branch.clone().or_else(|| {
             head.as_deref()
                 .and_then(|h| h.strip_prefix("refs/heads/"))
                 .map(str::to_string)
         });
-        let (report, leftovers) = pass(&source, args, branch.as_deref())?;
+        let (report, leftovers) = pass(&mut source, args, branch.as_deref())?;
         let synced = args
             .sync
             .sync
@@ -126,7 +127,7 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
                 RefOutcome::Unchanged | RefOutcome::Superseded => None,
             })
             .collect();
-        let rejected = cache.push(&pushes)?;
+        let rejected = push_status_first(&cache, &source, &pushes)?;
         if rejected.is_empty() {
             leftovers.leave();
             return finish(
@@ -144,6 +145,38 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
     bail!("pushing to {url}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
 }
 
+/// Pushes the status branch first and alone, even when this pass left it unchanged: a remote
+/// whose status branch moved since the fetch (a newer pass) rejects it as not a fast-forward
+/// before any mailbox moves, so a racing older pass cannot re-create a mailbox the newer one
+/// deleted. Then the rest. Returns the refs rejected.
+fn push_status_first(
+    cache: &RemoteCache,
+    source: &SourceRepo,
+    pushes: &[RefPush],
+) -> anyhow::Result<Vec<String>> {
+    if pushes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let status = crate::status::REF;
+    let lease: Vec<RefPush> = match pushes.iter().find(|(n, _)| n == status) {
+        Some(p) => vec![p.clone()],
+        None => match source.repository().refname_to_id(status) {
+            Ok(tip) => vec![(status.to_string(), Some(tip))],
+            Err(_) => Vec::new(),
+        },
+    };
+    let rejected = cache.push(&lease)?;
+    if !rejected.is_empty() {
+        return Ok(rejected);
+    }
+    let rest: Vec<RefPush> = pushes
+        .iter()
+        .filter(|(n, _)| n != status)
+        .cloned()
+        .collect();
+    Ok(cache.push(&rest)?)
+}
+
 /// Whether `--repo` names a remote rather than a local path.
 fn is_url(repo: &str) -> bool {
     repo.contains("://") || scp_like(repo)
@@ -157,9 +190,10 @@ fn scp_like(repo: &str) -> bool {
     }
 }
 
-/// One pass over the commit that `--rev` or the branch names.
+/// One pass over the commit that `--rev` names (on the tracked branch's history) or the tracked
+/// branch's tip.
 fn pass(
-    source: &SourceRepo,
+    source: &mut SourceRepo,
     args: &ReconcileArgs,
     branch: Option<&str>,
 ) -> anyhow::Result<(Report, Leftovers)> {
@@ -168,22 +202,25 @@ fn pass(
     Ok(reconcile::reconcile(source, commit, &options)?)
 }
 
-/// The commit to reconcile: `rev`, or the tip of `branch`, or of the branch HEAD points to.
+/// The commit to reconcile: `rev` (which must be on the tracked branch's history), or the tip of
+/// the tracked branch (`branch`, else the default branch; never what HEAD points to).
 fn source_commit(
-    source: &SourceRepo,
+    source: &mut SourceRepo,
     branch: Option<&str>,
     rev: Option<&str>,
 ) -> anyhow::Result<git2::Oid> {
-    if let Some(rev) = rev {
-        return Ok(source.resolve(rev)?);
-    }
-    match branch {
-        Some(b) => Ok(source.resolve(&format!("refs/heads/{b}"))?),
-        None => Ok(source.resolve("HEAD")?),
-    }
+    let (name, tip) = source.track(branch)?;
+    tracing::info!(branch = %name, tip = %tip, "tracking");
+    Ok(source.pass_commit(rev)?)
 }
 
 fn render(report: &Report) -> String {
+    if let PassKind::Stale { newer } = &report.kind {
+        return format!(
+            "stale: {} is older than {newer}, which the gitstellar refs were computed from and which is still on the tracked branch; nothing moved\n",
+            report.revision
+        );
+    }
     let mut out = String::new();
     let (mut updated, mut deleted, mut unchanged, mut superseded) = (0, 0, 0, 0);
     for (name, outcome) in &report.outcomes {

@@ -233,7 +233,10 @@ fn render_all(plan: &Plan) -> Result<HashMap<usize, Rendered>, MailboxError> {
 
 /// Whether `refs/heads/gitstellar/mailbox/<wec>` is a valid ref with `<wec>` one component.
 pub fn valid_wec_name(wec: &str) -> bool {
-    valid_component(wec) && !wec.contains('/') && git2::Reference::is_valid_name(&ref_name(wec))
+    valid_component(wec)
+        && !wec.contains('/')
+        && git2::Reference::is_valid_name(&ref_name(wec))
+        && crate::repo::write::ref_name_fits(&ref_name(wec))
 }
 
 /// Whether every part of an identity can be a file name in a git tree.

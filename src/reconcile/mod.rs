@@ -21,7 +21,7 @@ use crate::placement;
 use crate::plan;
 use crate::repo::RepoError;
 use crate::repo::SourceRepo;
-use crate::repo::write::{RefOutcome, RefWriter, WriteError};
+use crate::repo::write::{self, RefOutcome, RefWriter, WriteError};
 use crate::status::{self, StatusError};
 use incremental::Sources;
 use record::PassRecord;
@@ -50,7 +50,7 @@ pub enum ReconcileError {
         source: std::io::Error,
     },
     /// A git operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", crate::repo::git_message(.source))]
     Git {
         /// What was being done.
         what: String,
@@ -73,6 +73,12 @@ pub enum PassKind {
     },
     /// Everything was recomputed.
     Full,
+    /// The pass was stale and moved nothing: some ref was computed from `newer`, a revision that
+    /// descends from this one and is still on the tracked branch.
+    Stale {
+        /// The newer source revision.
+        newer: String,
+    },
 }
 
 /// What one pass did.
@@ -118,6 +124,9 @@ pub fn reconcile(
     let started = std::time::Instant::now();
     let repo = source.repository();
     let revision = commit.to_string();
+    if let Some(stale) = stale_pass(source, commit)? {
+        return Ok((stale, Leftovers(Vec::new())));
+    }
     let program = program_key();
     let record = PassRecord::load(repo, &program, source.root());
     let record = match record {
@@ -188,7 +197,7 @@ fn full_pass(
     problems.sort();
     problems.dedup();
 
-    let mut writer = RefWriter::new(repo, &revision)?;
+    let mut writer = RefWriter::for_pass(repo, &revision, source.tracked_tip())?;
     for (wec, files) in &mailboxes.wecs {
         let name = wec.clone();
         writer.update(&mailbox::ref_name(wec), files, move |changes| {
@@ -265,7 +274,7 @@ fn incremental_pass(
         return Ok(None);
     };
     let resolution = placement::resolve(&snapshot);
-    let mut writer = RefWriter::new(repo, &revision)?;
+    let mut writer = RefWriter::for_pass(repo, &revision, source.tracked_tip())?;
     let Some(edits) =
         incremental::mailbox_edits(record, &snapshot, &resolution, &ids, &mut writer, repo)?
     else {
@@ -361,4 +370,21 @@ fn program_key() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The report of a stale pass of `commit`, which moves nothing: some gitstellar ref was computed
+/// from a newer revision still on the tracked branch (see [`write::newer_pass`]).
+fn stale_pass(source: &SourceRepo, commit: Oid) -> Result<Option<Report>, ReconcileError> {
+    let Some(newer) = write::newer_pass(source.repository(), commit, source.tracked_tip())? else {
+        return Ok(None);
+    };
+    tracing::info!("revision {commit} is older than {newer}, which the refs were computed from");
+    Ok(Some(Report {
+        revision: commit.to_string(),
+        outcomes: Vec::new(),
+        problems: 0,
+        kind: PassKind::Stale {
+            newer: newer.to_string(),
+        },
+    }))
 }

@@ -3,6 +3,10 @@
 //! Input: a path (a repository, or a directory inside one, which then becomes the root of the
 //! layout) and a revision. Output: the [`SourceFile`]s of the layout root at that revision (or in
 //! the working tree), which [`crate::model::load()`] turns into a [`Snapshot`].
+//!
+//! A source tracks one branch (design §9.17): `--branch`, else the repository's default branch
+//! ([`SourceRepo::default_branch`]), never whatever is checked out. [`SourceRepo::track`] resolves
+//! it; the writer then knows which newer revisions still count (see [`write`]).
 
 pub mod remote;
 pub mod write;
@@ -70,6 +74,85 @@ pub enum RepoError {
         /// The repository.
         path: PathBuf,
     },
+    /// The tracked branch does not exist.
+    #[error("branch {branch:?} does not exist{hint}")]
+    NoBranch {
+        /// The branch.
+        branch: String,
+        /// What to do instead, when it can be said.
+        hint: String,
+    },
+    /// No branch given and none of the default branches exists.
+    #[error(
+        "{path}: no branch to track: origin/HEAD is not set and there is no branch main or master; give --branch"
+    )]
+    NoDefaultBranch {
+        /// The repository.
+        path: PathBuf,
+    },
+    /// `--rev` names a commit that is not on the tracked branch's history.
+    #[error(
+        "revision {rev:?} ({commit}) is not on the history of the tracked branch {branch:?}; give --branch to reconcile another branch"
+    )]
+    OffBranch {
+        /// The revision given.
+        rev: String,
+        /// The commit it names.
+        commit: String,
+        /// The tracked branch.
+        branch: String,
+    },
+}
+
+/// What a libgit2 error says, without libgit2's `class=...; code=...` suffix (for programs, not
+/// people): the one way a [`git2::Error`] is shown to a user.
+pub fn git_message(e: &git2::Error) -> String {
+    let message = e.message().trim();
+    if message.is_empty() {
+        "git failed".to_string()
+    } else {
+        message.to_string()
+    }
+}
+
+/// An error and its causes, `outer: cause: cause`, as a user reads them: a [`git2::Error`] by its
+/// message alone ([`git_message`]), and a cause whose text the previous one already ends with
+/// (errors that embed their source) not repeated.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = match e.downcast_ref::<git2::Error>() {
+            Some(g) => git_message(g),
+            None => e.to_string(),
+        };
+        let repeated = parts.last().is_some_and(|last| {
+            last.ends_with(&text)
+                || e.downcast_ref::<git2::Error>()
+                    .is_some_and(|g| last.ends_with(&g.to_string()))
+        });
+        if !repeated && !text.is_empty() {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts
+        .iter()
+        .map(|p| strip_git_suffix(p))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// `text` without a libgit2 `; class=...` or `; code=...` suffix that an error embedded.
+fn strip_git_suffix(text: &str) -> &str {
+    let cut = [text.find("; class="), text.find("; code=")]
+        .into_iter()
+        .flatten()
+        .min();
+    match cut {
+        Some(at) => &text[..at],
+        None => text,
+    }
 }
 
 /// A source repo opened at a layout root.
@@ -79,6 +162,8 @@ pub struct SourceRepo {
     root: String,
     /// The layout root on disk (for `--worktree`), when the repository has a working tree.
     root_dir: Option<PathBuf>,
+    /// The tracked branch and its tip, once [`SourceRepo::track`] resolved it.
+    tracked: Option<(String, Oid)>,
 }
 
 impl SourceRepo {
@@ -122,7 +207,96 @@ impl SourceRepo {
             repo,
             root,
             root_dir,
+            tracked: None,
         })
+    }
+
+    /// The repository's default branch: the branch `origin/HEAD` points to, else `main`, else
+    /// `master`.
+    pub fn default_branch(&self) -> Result<String, RepoError> {
+        if let Ok(head) = self.repo.find_reference("refs/remotes/origin/HEAD")
+            && let Ok(Some(target)) = head.symbolic_target()
+            && let Some(branch) = target.strip_prefix("refs/remotes/origin/")
+        {
+            return Ok(branch.to_string());
+        }
+        for branch in ["main", "master"] {
+            if self.branch_ref(branch).is_some() {
+                return Ok(branch.to_string());
+            }
+        }
+        Err(RepoError::NoDefaultBranch {
+            path: self.repo.path().to_path_buf(),
+        })
+    }
+
+    /// The ref a branch name reads from: the local branch, else `origin`'s (a fresh clone of a
+    /// repository whose default branch was never checked out has only the latter).
+    fn branch_ref(&self, branch: &str) -> Option<(String, Oid)> {
+        [
+            format!("refs/heads/{branch}"),
+            format!("refs/remotes/origin/{branch}"),
+        ]
+        .into_iter()
+        .find_map(|name| {
+            let oid = self
+                .repo
+                .find_reference(&name)
+                .ok()?
+                .peel_to_commit()
+                .ok()?
+                .id();
+            Some((name, oid))
+        })
+    }
+
+    /// Tracks `branch` (`None`: the default branch): resolves its tip, which later passes are
+    /// judged against. Returns the branch's name and tip.
+    pub fn track(&mut self, branch: Option<&str>) -> Result<(String, Oid), RepoError> {
+        let branch = match branch {
+            Some(b) => b.strip_prefix("refs/heads/").unwrap_or(b).to_string(),
+            None => self.default_branch()?,
+        };
+        let Some((_, tip)) = self.branch_ref(&branch) else {
+            let hint = match self.default_branch() {
+                Ok(d) if d != branch => format!(" (the default branch is {d:?})"),
+                _ => String::new(),
+            };
+            return Err(RepoError::NoBranch { branch, hint });
+        };
+        self.tracked = Some((branch.clone(), tip));
+        Ok((branch, tip))
+    }
+
+    /// The tracked branch's name and tip, once [`SourceRepo::track`] was called.
+    pub fn tracked(&self) -> Option<(&str, Oid)> {
+        self.tracked.as_ref().map(|(b, t)| (b.as_str(), *t))
+    }
+
+    /// The tracked branch's tip, once [`SourceRepo::track`] was called.
+    pub fn tracked_tip(&self) -> Option<Oid> {
+        self.tracked.as_ref().map(|(_, t)| *t)
+    }
+
+    /// The commit to reconcile: `rev`, which must be on the tracked branch's history, or the
+    /// branch's tip. Tracks the default branch when nothing was tracked yet.
+    pub fn pass_commit(&mut self, rev: Option<&str>) -> Result<Oid, RepoError> {
+        let (branch, tip) = match self.tracked() {
+            Some((b, t)) => (b.to_string(), t),
+            None => self.track(None)?,
+        };
+        let Some(rev) = rev else {
+            return Ok(tip);
+        };
+        let commit = self.resolve(rev)?;
+        if commit != tip && !self.repo.graph_descendant_of(tip, commit).unwrap_or(false) {
+            return Err(RepoError::OffBranch {
+                rev: rev.to_string(),
+                commit: commit.to_string(),
+                branch,
+            });
+        }
+        Ok(commit)
     }
 
     /// The underlying repository.

@@ -9,6 +9,12 @@
 //! The certificates of https remotes are always verified. libgit2 (built with OpenSSL) trusts the
 //! system's CAs and those OpenSSL finds through `SSL_CERT_FILE` or `SSL_CERT_DIR`; the `git`
 //! command, when it fetches, follows its own settings (`GIT_SSL_CAINFO`, `http.sslCAInfo`).
+//!
+//! A server that never answers cannot hang a pass: libgit2's sockets get a connect and a read
+//! timeout ([`CONNECT_TIMEOUT_ENV`], [`READ_TIMEOUT_ENV`]), the `git` command gets git's low-speed
+//! limit and ssh's keep-alive for the same read timeout and is killed past a deadline
+//! ([`DEADLINE_ENV`]). The cache's lock records its owner and expires ([`LOCK_EXPIRY_ENV`]), so a
+//! process stuck anyway cannot hold it forever.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -23,6 +29,68 @@ use sha2::{Digest, Sha256};
 pub const TOKEN_ENV: &str = "GITSTELLAR_GIT_TOKEN";
 /// The environment variable naming an ssh private key file.
 pub const SSH_KEY_ENV: &str = "GITSTELLAR_SSH_KEY";
+/// Seconds to wait for a git server to accept a connection (default 30).
+pub const CONNECT_TIMEOUT_ENV: &str = "GITSTELLAR_GIT_CONNECT_TIMEOUT";
+/// Seconds a git server may stay silent, or send less than 1 KB/s over, before the transfer
+/// fails (default 60).
+pub const READ_TIMEOUT_ENV: &str = "GITSTELLAR_GIT_TIMEOUT";
+/// Seconds a `git` command may run before it is killed (default 600).
+pub const DEADLINE_ENV: &str = "GITSTELLAR_GIT_DEADLINE";
+/// Seconds after which a cache lock is considered left by a stuck process and is taken over
+/// (default 900); renewed by every fetch and push.
+pub const LOCK_EXPIRY_ENV: &str = "GITSTELLAR_CACHE_LOCK_SECONDS";
+
+/// A duration in seconds from the environment, or the default.
+fn seconds(env: &str, default: u64) -> std::time::Duration {
+    let secs = std::env::var(env)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(default);
+    std::time::Duration::from_secs(secs)
+}
+
+fn connect_timeout() -> std::time::Duration {
+    seconds(CONNECT_TIMEOUT_ENV, 30)
+}
+
+fn read_timeout() -> std::time::Duration {
+    seconds(READ_TIMEOUT_ENV, 60)
+}
+
+fn deadline() -> std::time::Duration {
+    seconds(DEADLINE_ENV, 600)
+}
+
+fn lock_expiry() -> std::time::Duration {
+    seconds(LOCK_EXPIRY_ENV, 900)
+}
+
+/// Gives libgit2's sockets (git://, http(s), ssh) the connect and read timeouts, once per
+/// process, before its first remote operation.
+#[allow(unsafe_code)]
+fn set_libgit2_timeouts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let millis = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: these write two C ints that libgit2 reads only when it opens a socket. They are
+        // written once, under `Once`, before this process's first remote operation (every one
+        // goes through a `RemoteCache`, which calls this when it is opened), so no libgit2 socket
+        // is being opened while they change.
+        let connect = unsafe {
+            git2::opts::set_server_connect_timeout_in_milliseconds(millis(connect_timeout()))
+        };
+        // SAFETY: as above.
+        let read =
+            unsafe { git2::opts::set_server_timeout_in_milliseconds(millis(read_timeout())) };
+        if let Err(e) = connect.and(read) {
+            tracing::warn!(
+                "could not set libgit2's timeouts: {}",
+                crate::repo::git_message(&e)
+            );
+        }
+    });
+}
 
 /// Why talking to a remote failed (every message is scrubbed of credentials).
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +138,172 @@ pub struct RemoteCache {
     url: String,
     path: PathBuf,
     /// Held (locked) while the cache is in use.
-    _lock: std::fs::File,
+    lock: CacheLock,
+}
+
+/// Who holds a cache's lock, written into the lock file (shown to whoever waits for it).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LockOwner {
+    pid: u32,
+    host: String,
+    /// When it was taken or last renewed (seconds since the epoch).
+    since: u64,
+    /// When it expires (seconds since the epoch).
+    expires: u64,
+}
+
+impl LockOwner {
+    fn me() -> LockOwner {
+        let now = unix_now();
+        LockOwner {
+            pid: std::process::id(),
+            host: hostname(),
+            since: now,
+            expires: now + lock_expiry().as_secs(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "process {} on {} since {} s, until {} s after the epoch",
+            self.pid, self.host, self.since, self.expires
+        )
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown host".into())
+}
+
+/// The lock of one cache: an OS file lock on `<cache>.lock` (released however the process ends),
+/// whose content names the owner and when the lock expires.
+struct CacheLock {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl CacheLock {
+    /// Takes the lock, waiting for its owner; a lock past its expiry is taken over (its owner is
+    /// alive, since the OS has not released it, but stuck).
+    fn acquire(path: &Path) -> std::io::Result<CacheLock> {
+        use std::fs::TryLockError;
+        let mut waited = false;
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(path)?;
+            match file.try_lock() {
+                Ok(()) => {
+                    // A waiter that took the lock over replaced the file: lock the one in place.
+                    if !same_file(&file, path) {
+                        continue;
+                    }
+                    let lock = CacheLock {
+                        path: path.to_path_buf(),
+                        file,
+                    };
+                    lock.renew()?;
+                    return Ok(lock);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let owner = read_owner(path);
+                    if let Some(owner) = &owner
+                        && owner.expires < unix_now()
+                    {
+                        Self::take_over(path, owner)?;
+                        continue;
+                    }
+                    if !waited {
+                        waited = true;
+                        tracing::warn!(
+                            lock = %path.display(),
+                            owner = %owner.as_ref().map(LockOwner::describe).unwrap_or_default(),
+                            "the cache is in use; waiting for it"
+                        );
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Replaces the expired lock file by a fresh one (which the caller then locks). Takers-over
+    /// are serialized by a second lock, and each checks again under it, so only one replaces a
+    /// given expired lock.
+    fn take_over(path: &Path, expired: &LockOwner) -> std::io::Result<()> {
+        let guard_path = path.with_extension("lock-takeover");
+        let guard = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&guard_path)?;
+        guard.lock()?;
+        let still_expired = read_owner(path).is_some_and(|o| {
+            o.pid == expired.pid && o.since == expired.since && o.expires < unix_now()
+        });
+        if still_expired {
+            tracing::warn!(
+                lock = %path.display(),
+                owner = %expired.describe(),
+                "taking over an expired cache lock (its owner is stuck)"
+            );
+            let fresh = path.with_extension(format!("lock-{}", std::process::id()));
+            std::fs::write(
+                &fresh,
+                serde_json::to_vec(&LockOwner::me()).unwrap_or_default(),
+            )?;
+            std::fs::rename(&fresh, path)?;
+        }
+        drop(guard);
+        Ok(())
+    }
+
+    /// Writes this process as the owner, with a new expiry.
+    fn renew(&self) -> std::io::Result<()> {
+        use std::io::{Seek as _, Write as _};
+        let mut file = &self.file;
+        let bytes = serde_json::to_vec(&LockOwner::me()).map_err(std::io::Error::other)?;
+        file.set_len(0)?;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.write_all(&bytes)?;
+        Ok(())
+    }
+}
+
+fn read_owner(path: &Path) -> Option<LockOwner> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Whether `file` is the file at `path` (not one that was renamed over it).
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
 }
 
 impl RemoteCache {
@@ -102,24 +335,21 @@ impl RemoteCache {
             path: path.clone(),
             message: scrub(&e.to_string(), url),
         };
+        set_libgit2_timeouts();
         // One pass at a time per cache (fetches into one repository would collide); the OS
-        // releases the lock when the process ends, however it ends.
+        // releases the lock when the process ends, however it ends, and a stuck owner loses it
+        // when it expires.
         std::fs::create_dir_all(cache_root).map_err(|e| cache_error(&e))?;
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| cache_error(&e))?;
-        lock.lock().map_err(|e| cache_error(&e))?;
+        let lock = CacheLock::acquire(&lock_path).map_err(|e| cache_error(&e))?;
         let cache = RemoteCache {
             url: url.to_string(),
             path,
-            _lock: lock,
+            lock,
         };
         if Repository::open_bare(&cache.path).is_err() {
             std::fs::create_dir_all(&cache.path).map_err(|e| cache.cache_error(&e))?;
-            Repository::init_bare(&cache.path).map_err(|e| cache.cache_error(&e))?;
+            Repository::init_bare(&cache.path)
+                .map_err(|e| cache.cache_error(&crate::repo::git_message(&e)))?;
         }
         Ok(cache)
     }
@@ -145,9 +375,14 @@ impl RemoteCache {
     fn fetch_refs_with_git(&self, names: &[String]) -> Option<Result<FetchedRefs, RemoteError>> {
         let run = |args: &[&str]| -> Result<std::process::Output, std::io::Error> {
             let mut cmd = std::process::Command::new("git");
+            // A transfer slower than 1 KB/s for the read timeout fails (http); the deadline kills
+            // what hangs anyway (git:// has no timeout of its own).
             cmd.arg("--git-dir")
                 .arg(&self.path)
                 .args(["-c", "protocol.version=2"])
+                .args(["-c", "http.lowSpeedLimit=1000"])
+                .arg("-c")
+                .arg(format!("http.lowSpeedTime={}", read_timeout().as_secs()))
                 .args(args);
             cmd.env("GIT_TERMINAL_PROMPT", "0")
                 .stdin(std::process::Stdio::null());
@@ -165,7 +400,7 @@ impl RemoteCache {
             if std::env::var_os("GIT_SSH_COMMAND").is_none() {
                 cmd.env("GIT_SSH_COMMAND", ssh_command());
             }
-            cmd.output()
+            output_within(cmd, deadline())
         };
         let failed = |out: &std::process::Output| RemoteError::Fetch {
             url: self.redacted_url(),
@@ -189,6 +424,12 @@ impl RemoteCache {
                 Ok(out) => out,
                 // No git command: libgit2 does it.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Some(Err(RemoteError::Fetch {
+                        url: self.redacted_url(),
+                        message: e.to_string(),
+                    }));
+                }
                 Err(e) => {
                     return Some(Err(self.fetch_error()(git2::Error::from_str(
                         &e.to_string(),
@@ -242,7 +483,16 @@ impl RemoteCache {
     }
 
     fn repo(&self) -> Result<Repository, RemoteError> {
-        Repository::open_bare(&self.path).map_err(|e| self.cache_error(&e))
+        Repository::open_bare(&self.path)
+            .map_err(|e| self.cache_error(&crate::repo::git_message(&e)))
+    }
+
+    /// Renews the cache lock's expiry (before each remote operation, so that only a process
+    /// stuck in one loses it).
+    fn renew_lock(&self) {
+        if let Err(e) = self.lock.renew() {
+            tracing::warn!(lock = %self.lock.path.display(), "could not renew the cache lock: {e}");
+        }
     }
 
     /// Fetches only the named refs (a pull-mode agent's own mailbox and reported refs, so that
@@ -253,6 +503,7 @@ impl RemoteCache {
     /// even the ref advertisement to the named refs (libgit2 speaks only protocol v0, where the
     /// server lists every ref of the repository); otherwise libgit2 fetches.
     pub fn fetch_refs(&self, names: &[String]) -> Result<FetchedRefs, RemoteError> {
+        self.renew_lock();
         if let Some(fetched) = self.fetch_refs_with_git(names) {
             return fetched;
         }
@@ -277,9 +528,10 @@ impl RemoteCache {
         if !specs.is_empty() {
             let tries = Cell::new(0);
             let mut callbacks = authenticated(&tries);
+            let started = std::time::Instant::now();
             callbacks.transfer_progress(|p| {
                 received.set(p.received_bytes());
-                true
+                within_deadline(started)
             });
             let mut options = FetchOptions::new();
             options
@@ -313,11 +565,15 @@ impl RemoteCache {
     /// and points the cache's HEAD at the remote's default branch. Returns that branch's
     /// ref name, when the remote says.
     pub fn fetch(&self) -> Result<Option<String>, RemoteError> {
+        self.renew_lock();
         let repo = self.repo()?;
         let err = self.fetch_error();
         let mut remote = repo.remote_anonymous(&self.url).map_err(err)?;
         let tries = Cell::new(0);
-        let callbacks = authenticated(&tries);
+        let mut callbacks = authenticated(&tries);
+        let started = std::time::Instant::now();
+        callbacks.transfer_progress(move |_| within_deadline(started));
+        callbacks.sideband_progress(move |_| within_deadline(started));
         let mut options = FetchOptions::new();
         options
             .remote_callbacks(callbacks)
@@ -342,6 +598,7 @@ impl RemoteCache {
         if refs.is_empty() {
             return Ok(Vec::new());
         }
+        self.renew_lock();
         let repo = self.repo()?;
         let err = |e: git2::Error| RemoteError::Push {
             url: self.redacted_url(),
@@ -358,6 +615,8 @@ impl RemoteCache {
         let tries = Cell::new(0);
         let rejected = std::cell::RefCell::new(Vec::new());
         let mut callbacks = authenticated(&tries);
+        let started = std::time::Instant::now();
+        callbacks.sideband_progress(move |_| within_deadline(started));
         callbacks.push_update_reference(|name, status| {
             if status.is_some() {
                 rejected.borrow_mut().push(name.to_string());
@@ -385,7 +644,11 @@ impl RemoteCache {
 fn ssh_command() -> String {
     // GIT_SSH_COMMAND goes through a shell: quote every path.
     let quote = |p: &std::path::Path| format!("'{}'", p.to_string_lossy().replace('\'', "'\\''"));
-    let mut command = String::from("ssh");
+    let mut command = format!(
+        "ssh -o ConnectTimeout={} -o ServerAliveInterval={} -o ServerAliveCountMax=3",
+        connect_timeout().as_secs(),
+        read_timeout().as_secs().div_ceil(3).max(1)
+    );
     if let Some(home) = std::env::var_os("HOME") {
         let known = PathBuf::from(home).join(".ssh").join("known_hosts");
         command.push_str(&format!(" -o UserKnownHostsFile={}", quote(&known)));
@@ -399,9 +662,87 @@ fn ssh_command() -> String {
     command
 }
 
+/// Whether a libgit2 transfer started at `started` is still within the deadline (a callback
+/// returning `false` stops it).
+fn within_deadline(started: std::time::Instant) -> bool {
+    started.elapsed() < deadline()
+}
+
+/// Runs `cmd` to completion, its output captured, unless it runs past `limit`: then it is killed
+/// and the error is [`std::io::ErrorKind::TimedOut`].
+fn output_within(
+    mut cmd: std::process::Command,
+    limit: std::time::Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(std::process::Output {
+                status,
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            });
+        }
+        if started.elapsed() >= limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The readers are not joined: a helper git started may still hold the pipes.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "git did not finish within {} s and was killed (the server does not answer; {DEADLINE_ENV} sets the limit)",
+                    limit.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// What a libgit2 error says, in words a user can act on where libgit2's are vague: a server
-/// certificate that fails verification is reported by libgit2 only as "invalid".
+/// certificate that fails verification is reported by libgit2 only as "invalid", a timeout
+/// does not say which setting to change.
 fn describe(e: &git2::Error) -> String {
+    // libgit2 reports a socket timeout with GIT_TIMEOUT only from some transports.
+    if e.code() == ErrorCode::Timeout || e.message().contains("timed out") {
+        return format!(
+            "the server did not answer in time ({}; {CONNECT_TIMEOUT_ENV}={} s to connect, \
+             {READ_TIMEOUT_ENV}={} s without data)",
+            crate::repo::git_message(e),
+            connect_timeout().as_secs(),
+            read_timeout().as_secs()
+        );
+    }
+    if e.class() == git2::ErrorClass::Callback && started_by_deadline(e) {
+        return format!(
+            "the transfer did not finish within {} s ({DEADLINE_ENV})",
+            deadline().as_secs()
+        );
+    }
     if e.code() == ErrorCode::Certificate {
         format!(
             "the server's certificate could not be verified ({}); a private CA is trusted \
@@ -409,8 +750,14 @@ fn describe(e: &git2::Error) -> String {
             e.message()
         )
     } else {
-        e.message().to_string()
+        crate::repo::git_message(e)
     }
+}
+
+/// Whether a callback error is a progress callback's: only the deadline stops a transfer that
+/// way (the credential callback's errors are its own).
+fn started_by_deadline(e: &git2::Error) -> bool {
+    e.message().contains("progress")
 }
 
 /// Callbacks that answer credential requests (counting attempts in `tries`).

@@ -17,6 +17,13 @@
 //! by compare-and-swap. When another writer moved a ref since it was read, the new tip is re-read:
 //! if it already has the wanted tree there is nothing to do, if it was written from a newer source
 //! revision it is left alone, and otherwise a new commit is made on top of it and swapped in again.
+//!
+//! A reconcile pass ([`RefWriter::for_pass`]) is refused as a whole when it is stale: when some
+//! gitstellar ref was computed from a source revision that descends from the pass's and is still
+//! on the tracked branch ([`newer_pass`]; after the branch moved back, the abandoned revisions do
+//! not count, so the mailboxes follow the branch). Passes move their refs one at a time under a
+//! lease, the lock of the status branch, and check for a newer pass again under it: an older pass
+//! racing a newer one moves nothing, and cannot re-create a mailbox the newer one deleted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
@@ -45,6 +52,16 @@ pub const STALE_LOCK_DEFAULT: u64 = 30;
 
 /// How many times a ref is re-read and re-committed when other writers keep moving it.
 const MAX_ATTEMPTS: usize = 20;
+
+/// The refs a reconcile pass manages: every mailbox and the status branch.
+pub const PASS_REFS: [&str; 2] = [crate::mailbox::REF_PREFIX, crate::status::REF];
+
+/// The ref whose lock is the lease of a pass moving its refs.
+const LEASE_REF: &str = crate::status::REF;
+
+/// The longest name of one ref component that a file system holds as a loose ref and its lock
+/// file (`<name>.lock`): 255 bytes, the usual limit of a file name, less `.lock`.
+pub const MAX_REF_COMPONENT: usize = 255 - ".lock".len();
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +95,7 @@ pub enum WriteError {
         attempts: usize,
     },
     /// A git operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", crate::repo::git_message(.source))]
     Git {
         /// What was being done.
         what: String,
@@ -213,6 +230,11 @@ pub struct RefWriter<'a> {
     newer: std::cell::RefCell<HashMap<Oid, bool>>,
     /// Trees already edited, with the edits: WECs share most subtrees, so most edits repeat.
     edited: HashMap<(Option<Oid>, TreeEdits), Option<Oid>>,
+    /// The tip of the tracked source branch, when known: a newer revision counts only while it is
+    /// on that branch.
+    tracked: Option<Oid>,
+    /// Whether this is a reconcile pass (refused as a whole when stale, moved under the lease).
+    pass: bool,
 }
 
 /// What a pass did.
@@ -222,6 +244,9 @@ pub struct Finished {
     pub outcomes: Vec<(String, RefOutcome)>,
     /// The tree each ref was set to (`None`: deleted), unless some ref was superseded.
     pub wanted: Option<BTreeMap<String, Option<Oid>>>,
+    /// For a pass found stale under the lease: the newer source revision some ref was computed
+    /// from (nothing moved).
+    pub stale: Option<Oid>,
 }
 
 impl<'a> RefWriter<'a> {
@@ -248,7 +273,24 @@ impl<'a> RefWriter<'a> {
             superseded: false,
             newer: std::cell::RefCell::new(HashMap::new()),
             edited: HashMap::new(),
+            tracked: None,
+            pass: false,
         })
+    }
+
+    /// Starts a reconcile pass of `source_revision`, a commit on the tracked branch whose tip is
+    /// `tracked` (`None`: unknown, every descendant counts as newer). The pass is refused as a
+    /// whole when it is stale ([`newer_pass`]), also when a newer pass finishes while this one
+    /// runs, and its refs move under the lease.
+    pub fn for_pass(
+        repo: &'a Repository,
+        source_revision: &str,
+        tracked: Option<Oid>,
+    ) -> Result<RefWriter<'a>, WriteError> {
+        let mut writer = RefWriter::new(repo, source_revision)?;
+        writer.tracked = tracked;
+        writer.pass = true;
+        Ok(writer)
     }
 
     /// The id of the commit a ref points to, if it exists.
@@ -367,7 +409,44 @@ impl<'a> RefWriter<'a> {
         let started = std::time::Instant::now();
         self.flush()?;
         tracing::info!(elapsed = ?started.elapsed(), "stored the new objects in a pack");
-        let updates = std::mem::take(&mut self.updates);
+        let moving = !self.updates.is_empty() || !self.deletes.is_empty();
+        let lease = if self.pass && moving {
+            Some(self.take_lease()?)
+        } else {
+            None
+        };
+        if lease.is_some()
+            && let Ok(ours) = Oid::from_str(&self.source_revision)
+            && let Some(newer) = newer_pass(self.repo, ours, self.tracked)?
+        {
+            tracing::warn!(
+                revision = %ours, newer = %newer,
+                "a newer pass finished meanwhile: this one is stale and moves nothing"
+            );
+            let indexes: Vec<usize> = self
+                .updates
+                .iter()
+                .map(|u| u.outcome_index)
+                .chain(self.deletes.iter().map(|d| d.2))
+                .collect();
+            for index in indexes {
+                self.outcomes[index].1 = RefOutcome::Superseded;
+            }
+            return Ok(Finished {
+                outcomes: self.outcomes,
+                wanted: None,
+                stale: Some(newer),
+            });
+        }
+        let mut updates = std::mem::take(&mut self.updates);
+        // The lease's own ref moves last, through the lease.
+        let leased = match &lease {
+            Some(_) => updates
+                .iter()
+                .position(|u| u.name == LEASE_REF)
+                .map(|i| updates.remove(i)),
+            None => None,
+        };
         for update in updates {
             let line = std::cell::RefCell::new(update.line.clone());
             let outcome = self.swap(update.name.clone(), update.old, update.new, |w, tip| {
@@ -405,10 +484,84 @@ impl<'a> RefWriter<'a> {
             }
             self.outcomes[index].1 = outcome;
         }
+        if let Some(mut lease) = lease {
+            if let Some(update) = leased {
+                let outcome = self.move_leased(&mut lease, &update)?;
+                if outcome == RefOutcome::Superseded {
+                    self.superseded = true;
+                }
+                self.outcomes[update.outcome_index].1 = outcome;
+            }
+            lease
+                .commit()
+                .map_err(git(format!("updating {LEASE_REF}")))?;
+        }
         Ok(Finished {
             outcomes: self.outcomes,
             wanted: (!self.superseded).then_some(self.wanted),
+            stale: None,
         })
+    }
+
+    /// Locks the lease ref, waiting for another pass holding it (and removing the lock of a pass
+    /// that died holding it, once it is [`STALE_LOCK_ENV`] seconds old).
+    fn take_lease(&self) -> Result<git2::Transaction<'a>, WriteError> {
+        let started = std::time::Instant::now();
+        let patience = std::time::Duration::from_secs(stale_lock_seconds() + 10);
+        loop {
+            let mut tx = self
+                .repo
+                .transaction()
+                .map_err(git(format!("locking {LEASE_REF}")))?;
+            match tx.lock_ref(LEASE_REF) {
+                Ok(()) => return Ok(tx),
+                Err(e) if is_race(&e) && started.elapsed() < patience => {
+                    drop(tx);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    self.wait_for_lock(LEASE_REF);
+                }
+                Err(e) if is_race(&e) => {
+                    return Err(WriteError::Contended {
+                        name: LEASE_REF.into(),
+                        attempts: MAX_ATTEMPTS,
+                    });
+                }
+                Err(e) => return Err(git(format!("locking {LEASE_REF}"))(e)),
+            }
+        }
+    }
+
+    /// Moves the lease's own ref (locked by `lease`): from the tip read, or on top of the tip
+    /// another writer left (unless it already has the tree or is newer).
+    fn move_leased(
+        &mut self,
+        lease: &mut git2::Transaction<'a>,
+        update: &Update,
+    ) -> Result<RefOutcome, WriteError> {
+        let tip = self.tip(&update.name)?;
+        let (commit, subject) = if tip == update.old {
+            (update.new, update.line.clone())
+        } else {
+            if let Some(t) = tip
+                && self.superseded_by(t)?
+            {
+                return Ok(RefOutcome::Superseded);
+            }
+            let tip_tree = match tip {
+                Some(c) => Some(self.commit_tree(c)?),
+                None => None,
+            };
+            if tip_tree == Some(update.tree) {
+                return Ok(RefOutcome::Unchanged);
+            }
+            let made = self.make_commit(update.tree, tip, tip_tree, None, &*update.subject)?;
+            self.flush()?;
+            made
+        };
+        lease
+            .set_target(&update.name, commit, None, "gitstellar reconcile")
+            .map_err(git(format!("updating {}", update.name)))?;
+        Ok(RefOutcome::Updated { commit, subject })
     }
 
     /// Moves `name` from `old` to `new`; when another writer moved it, `redo` gets the new tip
@@ -502,10 +655,7 @@ impl<'a> RefWriter<'a> {
     /// [`STALE_LOCK_ENV`] seconds (default 30).
     fn wait_for_lock(&self, name: &str) {
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let limit = std::env::var(STALE_LOCK_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(STALE_LOCK_DEFAULT);
+        let limit = stale_lock_seconds();
         let git_dir = self.repo.path();
         for lock in [
             git_dir.join(format!("{name}.lock")),
@@ -524,7 +674,8 @@ impl<'a> RefWriter<'a> {
         }
     }
 
-    /// Whether `tip` was computed from a source revision strictly newer than this pass's.
+    /// Whether `tip` was computed from a source revision strictly newer than this pass's and
+    /// still on the tracked branch.
     fn superseded_by(&self, tip: Oid) -> Result<bool, WriteError> {
         let commit = self
             .repo
@@ -544,7 +695,7 @@ impl<'a> RefWriter<'a> {
         if let Some(&known) = self.newer.borrow().get(&theirs) {
             return Ok(known);
         }
-        let newer = self.repo.graph_descendant_of(theirs, ours).unwrap_or(false);
+        let newer = newer_on_branch(self.repo, theirs, ours, self.tracked);
         self.newer.borrow_mut().insert(theirs, newer);
         Ok(newer)
     }
@@ -1029,6 +1180,61 @@ fn object_id(kind: &str, content: &[u8]) -> Result<Oid, WriteError> {
     Oid::from_bytes(&hasher.finalize()).map_err(git("hashing an object"))
 }
 
+/// After how many seconds a ref lock is considered left by a writer that died.
+fn stale_lock_seconds() -> u64 {
+    std::env::var(STALE_LOCK_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(STALE_LOCK_DEFAULT)
+}
+
+/// Whether source revision `theirs` is newer than `ours` in a way that counts: it descends from
+/// `ours` and is still on the tracked branch (whose tip is `tracked`; unknown: every descendant
+/// counts). A revision the branch moved back from (a force-push, a reset) does not count.
+fn newer_on_branch(repo: &Repository, theirs: Oid, ours: Oid, tracked: Option<Oid>) -> bool {
+    if theirs == ours || !repo.graph_descendant_of(theirs, ours).unwrap_or(false) {
+        return false;
+    }
+    tracked
+        .is_none_or(|tip| tip == theirs || repo.graph_descendant_of(tip, theirs).unwrap_or(false))
+}
+
+/// Whether a pass of `revision` is stale: returns the newer source revision some gitstellar ref
+/// ([`PASS_REFS`]) was computed from, if there is one that descends from `revision` and is still
+/// on the tracked branch (tip `tracked`). A stale pass moves no ref.
+pub fn newer_pass(
+    repo: &Repository,
+    revision: Oid,
+    tracked: Option<Oid>,
+) -> Result<Option<Oid>, WriteError> {
+    let tips = managed_refs(repo, &PASS_REFS)?;
+    let mut seen: HashSet<Oid> = HashSet::new();
+    for tip in tips.values() {
+        // A tip that cannot be read says nothing about its revision; the per-ref check reads it.
+        let Ok(commit) = repo.find_commit(*tip) else {
+            continue;
+        };
+        let Some(theirs) = commit
+            .message()
+            .ok()
+            .and_then(source_revision)
+            .and_then(|r| Oid::from_str(&r).ok())
+        else {
+            continue;
+        };
+        if seen.insert(theirs) && newer_on_branch(repo, theirs, revision, tracked) {
+            return Ok(Some(theirs));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a ref name can be held by the file system as a loose ref: no component longer than
+/// [`MAX_REF_COMPONENT`] bytes (git itself accepts any length).
+pub fn ref_name_fits(name: &str) -> bool {
+    name.split('/').all(|c| c.len() <= MAX_REF_COMPONENT)
+}
+
 /// Whether a ref update failed because another writer got there first.
 fn is_race(e: &git2::Error) -> bool {
     matches!(
@@ -1298,5 +1504,90 @@ mod tests {
             assert!(!valid_component(bad), "{bad:?}");
         }
         assert!(valid_component("system:node"));
+    }
+
+    /// Source commits: a line `first`, `second` (a child of `first`) in `repo`.
+    fn two_revisions(repo: &Repository) -> (Oid, Oid) {
+        let sig = git2::Signature::now("t", "t@example.com").expect("signature");
+        let tree = repo
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .expect("empty tree");
+        let tree = repo.find_tree(tree).expect("tree");
+        let first = repo
+            .commit(None, &sig, &sig, "first", &tree, &[])
+            .expect("commit");
+        let parent = repo.find_commit(first).expect("parent");
+        let second = repo
+            .commit(None, &sig, &sig, "second", &tree, &[&parent])
+            .expect("commit");
+        (first, second)
+    }
+
+    fn one_file(text: &str) -> Files {
+        [(Arc::from("f.yaml"), Arc::from(text.as_bytes().to_vec()))]
+            .into_iter()
+            .collect()
+    }
+
+    /// An older pass that planned to create a mailbox, while a newer pass that had deleted it
+    /// finished: under the lease the older one finds the newer status and moves nothing.
+    #[test]
+    fn an_older_pass_finishing_after_a_newer_one_moves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let (old, new) = two_revisions(&repo);
+        let mailbox = format!("{}w", crate::mailbox::REF_PREFIX);
+        let mut older = RefWriter::for_pass(&repo, &old.to_string(), Some(new)).expect("writer");
+        older
+            .update(&mailbox, &one_file("a"), |_| "w".into())
+            .expect("update");
+        older
+            .update(crate::status::REF, &one_file("old"), |_| "status".into())
+            .expect("update");
+
+        let mut newer = RefWriter::for_pass(&repo, &new.to_string(), Some(new)).expect("writer");
+        newer
+            .update(crate::status::REF, &one_file("new"), |_| "status".into())
+            .expect("update");
+        let done = newer.finish().expect("finish");
+        assert_eq!(done.stale, None);
+        let status = read_tip(&repo, crate::status::REF).expect("read");
+
+        let done = older.finish().expect("finish");
+        assert_eq!(done.stale, Some(new));
+        assert!(done.wanted.is_none());
+        assert!(
+            done.outcomes
+                .iter()
+                .all(|(_, o)| *o == RefOutcome::Superseded),
+            "{:?}",
+            done.outcomes
+        );
+        assert_eq!(read_tip(&repo, &mailbox).expect("read"), None);
+        assert_eq!(read_tip(&repo, crate::status::REF).expect("read"), status);
+
+        // Once the branch moved back to `old`, `new` no longer counts: the older pass moves.
+        let mut back = RefWriter::for_pass(&repo, &old.to_string(), Some(old)).expect("writer");
+        back.update(&mailbox, &one_file("a"), |_| "w".into())
+            .expect("update");
+        back.update(crate::status::REF, &one_file("old"), |_| "status".into())
+            .expect("update");
+        let done = back.finish().expect("finish");
+        assert_eq!(done.stale, None);
+        assert!(read_tip(&repo, &mailbox).expect("read").is_some());
+        assert_ne!(read_tip(&repo, crate::status::REF).expect("read"), status);
+    }
+
+    #[test]
+    fn ref_names_fit_the_file_system() {
+        let long = "x".repeat(MAX_REF_COMPONENT + 1);
+        assert!(!ref_name_fits(&format!(
+            "refs/heads/gitstellar/mailbox/{long}"
+        )));
+        let fits = "x".repeat(MAX_REF_COMPONENT);
+        assert!(ref_name_fits(&format!(
+            "refs/heads/gitstellar/mailbox/{fits}"
+        )));
     }
 }

@@ -79,8 +79,8 @@ pub async fn round(
             None
         }
     };
-    let repo =
-        git2::Repository::open_bare(cache.path()).map_err(|e| AgentError::Task(e.to_string()))?;
+    let repo = git2::Repository::open_bare(cache.path())
+        .map_err(|e| AgentError::Task(crate::repo::git_message(&e)))?;
     let mailbox = fleet::read_mailbox(&repo, &options.wec, None)?;
     // Never fetched and git unreachable: nothing is known, so nothing is applied (an empty
     // mailbox would prune everything).
@@ -155,7 +155,7 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<SyncRe
             return Ok(done.report);
         }
         let repo = git2::Repository::open_bare(cache.path())
-            .map_err(|e| AgentError::Task(e.to_string()))?;
+            .map_err(|e| AgentError::Task(crate::repo::git_message(&e)))?;
         let mailbox = fleet::read_mailbox(&repo, &options.wec, None)?;
         // Objects the WEC refused are retried every interval, not on every event about them.
         let failed: BTreeSet<&str> = done

@@ -123,7 +123,7 @@ pub fn read_mailbox(
         None => match repo.refname_to_id(&crate::mailbox::ref_name(wec)) {
             Ok(c) => Some(c),
             Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-            Err(e) => return Err(err(e.to_string())),
+            Err(e) => return Err(err(crate::repo::git_message(&e))),
         },
     };
     let Some(commit) = commit else {
@@ -135,9 +135,9 @@ pub fn read_mailbox(
     let tree = repo
         .find_commit(commit)
         .and_then(|c| c.tree())
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(crate::repo::git_message(&e)))?;
     let mut files = Vec::new();
-    collect(repo, &tree, "", &mut files).map_err(|e| err(e.to_string()))?;
+    collect(repo, &tree, "", &mut files).map_err(|e| err(crate::repo::git_message(&e)))?;
     Mailbox::from_files(wec, Some(commit.to_string()), &files).map_err(err)
 }
 
@@ -332,7 +332,7 @@ pub fn mailbox_wecs(repo: &Repository) -> Result<BTreeSet<String>, FleetError> {
 fn refs_under(repo: &Repository, prefix: &str) -> Result<BTreeSet<String>, FleetError> {
     let err = |e: git2::Error| FleetError::Mailbox {
         wec: "*".into(),
-        message: e.to_string(),
+        message: crate::repo::git_message(&e),
     };
     let mut out = BTreeSet::new();
     for r in repo.references_glob(&format!("{prefix}*")).map_err(err)? {
