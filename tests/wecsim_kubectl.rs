@@ -727,15 +727,13 @@ async fn imperative_create_commands_send_protobuf() {
     std::fs::write(dir.path().join("tls.key"), pair.signing_key.serialize_pem()).unwrap();
     let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     for args in creates {
-        let mut all: Vec<&str> = args
-            .iter()
-            .map(|a| match *a {
-                "CERT" => crt.to_str().unwrap(),
-                "KEY" => key.to_str().unwrap(),
-                a => a,
-            })
-            .collect();
-        all.extend(["-n", "team"]);
+        // The namespace first: what follows `--` is the container's command.
+        let mut all: Vec<&str> = vec!["-n", "team"];
+        all.extend(args.iter().map(|a| match *a {
+            "CERT" => crt.to_str().unwrap(),
+            "KEY" => key.to_str().unwrap(),
+            a => a,
+        }));
         k.ok("florin", &all).await;
     }
     let deploy = k

@@ -63,9 +63,39 @@ pub trait Field {
     fn field(&self) -> Option<Value>;
 }
 
+/// An optional field. Go's non-pointer strings travel in protobuf even when empty, where JSON's
+/// `omitempty` leaves them out (and the API server's defaulting then sees them as unset, as a
+/// Secret's `type: ""` that becomes `Opaque`): so an empty string counts as absent. Zero numbers
+/// and `false` are kept, since a pointer's zero (`replicas: 0`, `automountServiceAccountToken:
+/// false`) means something, and a non-pointer's zero is what the API server sees anyway.
 impl<T: ToJson> Field for Option<T> {
     fn field(&self) -> Option<Value> {
-        self.as_ref().map(ToJson::to_json).filter(|v| !v.is_null())
+        self.as_ref()
+            .map(ToJson::to_json)
+            .filter(|v| !v.is_null() && v.as_str() != Some(""))
+    }
+}
+
+/// A Go non-pointer number or bool with `omitempty`, which protobuf carries even when zero:
+/// left out when zero, as JSON would (so `kubectl create` does not come to own `paused` or
+/// `hostNetwork` in managedFields).
+pub struct OmitZero<'a, T>(pub &'a Option<T>);
+
+impl<T: ToJson> Field for OmitZero<'_, T> {
+    fn field(&self) -> Option<Value> {
+        self.0
+            .field()
+            .filter(|v| v != &json!(0) && v != &json!(false))
+    }
+}
+
+/// One of the few optional strings that are Go pointers and where `""` means something of its
+/// own (a PersistentVolumeClaim's `storageClassName: ""` asks for no dynamic provisioning).
+pub struct KeepEmpty<'a>(pub &'a Option<String>);
+
+impl Field for KeepEmpty<'_> {
+    fn field(&self) -> Option<Value> {
+        self.0.as_ref().map(|s| json!(s))
     }
 }
 
@@ -360,7 +390,8 @@ mod tests {
                 ..Default::default()
             }),
             spec: Some(DeploymentSpec {
-                replicas: Some(2),
+                replicas: Some(0),
+                paused: Some(false),
                 selector: Some(LabelSelector {
                     match_labels: labels.clone(),
                     ..Default::default()
@@ -383,7 +414,9 @@ mod tests {
                     }),
                     spec: Some(PodSpec {
                         containers: vec![container],
+                        // A non-pointer false is left out, a pointer's is kept.
                         host_ipc: Some(false),
+                        automount_service_account_token: Some(false),
                         volumes: vec![Volume {
                             name: s("cfg"),
                             volume_source: Some(VolumeSource {
@@ -411,7 +444,7 @@ mod tests {
                 "kind": "Deployment",
                 "metadata": {"name": "web", "namespace": "demo", "labels": {"app": "web"}},
                 "spec": {
-                    "replicas": 2,
+                    "replicas": 0,
                     "selector": {"matchLabels": {"app": "web"}},
                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
                     "template": {
@@ -427,7 +460,7 @@ mod tests {
                                     "periodSeconds": 5,
                                 },
                             }],
-                            "hostIPC": false,
+                            "automountServiceAccountToken": false,
                             "volumes": [{"name": "cfg", "configMap": {"name": "settings"}}],
                         },
                     },
@@ -462,6 +495,38 @@ mod tests {
                 "data": {"password": "aHVudGVyMg=="},
                 "type": "Opaque",
             })
+        );
+    }
+
+    #[test]
+    fn empty_strings_are_unset_except_where_they_mean_something() {
+        let secret = k8s_pb::api::core::v1::Secret {
+            metadata: Some(ObjectMeta {
+                name: s("s"),
+                generate_name: s(""),
+                ..Default::default()
+            }),
+            r#type: s(""),
+            immutable: Some(false),
+            ..Default::default()
+        };
+        let body = envelope("v1", "Secret", secret.encode_to_vec());
+        assert_eq!(
+            decode(&body).unwrap(),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "immutable": false})
+        );
+        let pvc = k8s_pb::api::core::v1::PersistentVolumeClaim {
+            spec: Some(k8s_pb::api::core::v1::PersistentVolumeClaimSpec {
+                storage_class_name: s(""),
+                volume_name: s(""),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let body = envelope("v1", "PersistentVolumeClaim", pvc.encode_to_vec());
+        assert_eq!(
+            decode(&body).unwrap()["spec"],
+            json!({"storageClassName": ""})
         );
     }
 
