@@ -678,19 +678,247 @@ async fn faults_latency_errors_down_and_up() {
 /// A bare HTTP/1.1 PUT over a TCP stream, so the admin endpoint is exercised without a client
 /// library of its own.
 async fn http_put(url: &str, body: &str) -> String {
+    let (code, out) = http("PUT", url, body).await;
+    assert_eq!(code, 200, "{out}");
+    out
+}
+
+/// A bare HTTP/1.1 request: the status code and the whole response.
+async fn http(method: &str, url: &str, body: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     let req = format!(
-        "PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     stream.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
+    let code = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {out}"));
+    (code, out)
+}
+
+fn contexts(kubeconfig: &std::path::Path) -> Vec<String> {
+    kube::config::Kubeconfig::read_from(kubeconfig)
+        .unwrap()
+        .contexts
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn admin_endpoint_adds_and_removes_clusters_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("k.yaml");
+    let sim = Simulator::start(SimOptions {
+        clusters: vec!["florin".into()],
+        data_dir: Some(dir.path().join("data")),
+        kubeconfig_out: Some(kubeconfig.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(contexts(&kubeconfig), ["florin"]);
+    let admin = format!("http://{}/admin/clusters", sim.addr());
+
+    let (code, out) = http("POST", &admin, r#"{"name": "guilder"}"#).await;
+    assert_eq!(code, 201, "{out}");
+    assert!(out.contains("/clusters/guilder"), "{out}");
+    assert_eq!(contexts(&kubeconfig), ["florin", "guilder"]);
+    assert_eq!(sim.cluster_names(), ["florin", "guilder"]);
+    // The new cluster is a fresh one, reachable through the rewritten kubeconfig.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &kube::config::KubeConfigOptions {
+            context: Some("guilder".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let guilder = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<Namespace> = Api::all(guilder.clone());
+    assert!(namespaces.get("kube-system").await.is_ok());
+    let cms: Api<ConfigMap> = Api::namespaced(guilder, "default");
+    cms.create(&PostParams::default(), &cm("kept", json!({})))
+        .await
+        .unwrap();
+
+    // Names are checked as on the command line; a started-down cluster can be added too.
+    let (code, out) = http("POST", &admin, r#"{"name": "guilder"}"#).await;
+    assert!(code == 409 && out.contains("AlreadyExists"), "{out}");
+    let (code, out) = http("POST", &admin, r#"{"name": "Not_A_Label"}"#).await;
+    assert!(code == 422 && out.contains("DNS-1123"), "{out}");
+    let (code, out) = http("POST", &admin, r#"{"nom": "x"}"#).await;
+    assert!(code == 400 && out.contains("name"), "{out}");
+    let (code, out) = http(
+        "POST",
+        &admin,
+        r#"{"name": "sleepy", "faults": {"down": true}}"#,
+    )
+    .await;
+    assert!(code == 201 && out.contains(r#""down":true"#), "{out}");
+    let sleepy: Api<ConfigMap> = Api::namespaced(sim.client("sleepy").unwrap(), "default");
+    match sleepy.list(&ListParams::default()).await.unwrap_err() {
+        kube::Error::Api(s) => panic!("a down cluster answered: {s:?}"),
+        _connection_error => {}
+    }
+
+    // Removing a cluster ends its watches, then its requests get 404.
+    let mut watch = cms
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let (code, out) = http("DELETE", &format!("{admin}/guilder"), "").await;
+    assert_eq!(code, 200, "{out}");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while watch.next().await.is_some() {}
+    })
+    .await
+    .expect("the watch of a removed cluster ends");
+    assert_eq!(api_error(cms.get("kept").await.unwrap_err()).0, 404);
+    assert_eq!(contexts(&kubeconfig), ["florin", "sleepy"]);
+    let (code, out) = http("DELETE", &format!("{admin}/guilder"), "").await;
+    assert!(code == 404 && out.contains("NotFound"), "{out}");
+    assert!(sim.server_url("guilder").is_err());
+
+    // The library does the same; a cluster added back comes back from the data dir.
+    sim.add_cluster("guilder").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client("guilder").unwrap(), "default");
+    assert!(cms.get("kept").await.is_ok());
+    assert!(sim.add_cluster("florin").is_err());
+    sim.remove_cluster("sleepy").unwrap();
+    assert!(sim.remove_cluster("sleepy").is_err());
+    assert_eq!(contexts(&kubeconfig), ["florin", "guilder"]);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn clusters_can_start_down() {
+    let sim = Simulator::start(SimOptions {
+        clusters: vec!["up".into(), "off".into()],
+        down: vec!["off".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let off: Api<ConfigMap> = Api::namespaced(sim.client("off").unwrap(), "default");
+    match off.list(&ListParams::default()).await.unwrap_err() {
+        kube::Error::Api(s) => panic!("a down cluster answered: {s:?}"),
+        _connection_error => {}
+    }
+    let up: Api<ConfigMap> = Api::namespaced(sim.client("up").unwrap(), "default");
+    up.list(&ListParams::default()).await.unwrap();
+    let err = Simulator::start(SimOptions {
+        clusters: vec!["up".into()],
+        down: vec!["typo".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("typo"), "{err}");
+}
+
+#[tokio::test]
+async fn api_server_size_limits_are_enforced() {
+    let sim = start(&["c1"], 100).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client("c1").unwrap(), "default");
+    let sized = |name: &str, value_len: usize| -> ConfigMap {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+            "data": {"k": "x".repeat(value_len)},
+        }))
+        .unwrap()
+    };
+    // Exactly 1 MiB of keys and values is allowed, one byte more is not.
+    cms.create(&PostParams::default(), &sized("full", 1024 * 1024 - 1))
+        .await
+        .unwrap();
+    let (code, reason, message) = api_error(
+        cms.create(&PostParams::default(), &sized("big", 1024 * 1024))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        message,
+        r#"ConfigMap "big" is invalid: []: Too long: must have at most 1048576 bytes"#
+    );
+    // binaryData counts decoded; updates and applies are held to the same limit.
+    let half = "x".repeat(600 * 1024);
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mixed = json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mixed"},
+        "data": {"a": half},
+        "binaryData": {"b": base64::Engine::encode(&engine, half.as_bytes())},
+    });
+    let (code, _, message) = api_error(
+        cms.patch("mixed", &PatchParams::apply("t"), &Patch::Apply(&mixed))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422, "{message}");
+    let mut full = cms.get("full").await.unwrap();
+    full.data
+        .get_or_insert_default()
+        .insert("more".into(), "y".into());
+    let (code, _, _) = api_error(
+        cms.replace("full", &PostParams::default(), &full)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(sim.client("c1").unwrap(), "default");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "stringData": {"k": "x".repeat(1024 * 1024)},
+    }))
+    .unwrap();
+    let (code, _, message) = api_error(
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert_eq!(
+        message,
+        r#"Secret "s" is invalid: data: Too long: must have at most 1048576 bytes"#
+    );
+
+    // A body over 3 MiB is refused before it is parsed.
+    let (code, reason, message) = api_error(
+        cms.create(&PostParams::default(), &sized("huge", 3 * 1024 * 1024))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, reason.as_str(), message.as_str()),
+        (
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728"
+        )
+    );
+    for name in ["big", "mixed", "huge"] {
+        assert_eq!(api_error(cms.get(name).await.unwrap_err()).0, 404, "{name}");
+    }
+    assert_eq!(api_error(secrets.get("s").await.unwrap_err()).0, 404);
+    assert_eq!(
+        cms.get("full").await.unwrap().data.unwrap().len(),
+        1,
+        "the refused update changed nothing"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,8 @@ pub struct WecsimArgs {
     /// Address to listen on (loopback; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// Write a kubeconfig with one context per cluster here.
+    /// Write a kubeconfig with one context per cluster here; rewritten when clusters are added
+    /// or removed through the admin endpoint.
     #[arg(long)]
     pub kubeconfig_out: Option<PathBuf>,
     /// Persist each cluster's objects here and reload them on start.
@@ -36,7 +37,9 @@ pub struct WecsimArgs {
     /// Fraction (0..1) of requests answered with 500.
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
-    /// Clusters that start down (503 to every request), comma separated.
+    /// Clusters that start down, comma separated: every request to them has its connection
+    /// dropped without an answer (as by a dead API server) until the admin endpoint brings them
+    /// up (`PUT {"down": false}` to `/admin/clusters/<name>/faults`).
     #[arg(long, value_delimiter = ',')]
     pub down: Vec<String>,
 }
@@ -72,28 +75,22 @@ async fn serve(args: WecsimArgs) -> Result<(), WecsimError> {
         faults: FaultSettings {
             latency_ms: args.latency_ms,
             error_rate: args.error_rate,
-            down: false,
+            ..FaultSettings::default()
         },
+        down: args.down.clone(),
+        kubeconfig_out: args.kubeconfig_out.clone(),
     })
     .await?;
-    for name in &args.down {
-        sim.set_faults(
-            name,
-            FaultSettings {
-                down: true,
-                latency_ms: args.latency_ms,
-                error_rate: args.error_rate,
-            },
-        )?;
-    }
-    if let Some(path) = &args.kubeconfig_out {
-        sim.write_kubeconfig(path)?;
-    }
     for name in sim.cluster_names() {
-        println!(
-            "wecsim: cluster {name} ready at {} (context {name})",
-            sim.server_url(&name)?
-        );
+        let url = sim.server_url(&name)?;
+        if args.down.contains(&name) {
+            println!(
+                "wecsim: cluster {name} down at {url} (context {name}); bring it up with: curl -X PUT -d '{{\"down\": false}}' {}",
+                sim.faults_url(&name)?
+            );
+        } else {
+            println!("wecsim: cluster {name} ready at {url} (context {name})");
+        }
     }
     println!(
         "wecsim: admin at http://{}/admin/clusters; Ctrl-C to stop",

@@ -23,6 +23,9 @@ pub enum WecsimError {
     /// A cluster name is not a valid DNS-1123 label or is given twice.
     #[error("invalid cluster name {0:?}: want a unique DNS-1123 label")]
     ClusterName(String),
+    /// A cluster of that name is already served.
+    #[error("a simulated cluster named {0:?} already exists")]
+    ClusterExists(String),
     /// No cluster of that name is served.
     #[error("no simulated cluster named {0:?}")]
     UnknownCluster(String),
@@ -83,6 +86,8 @@ pub enum Reason {
     Conflict,
     /// 410
     Expired,
+    /// 413
+    RequestEntityTooLarge,
     /// 415
     UnsupportedMediaType,
     /// 422
@@ -105,6 +110,7 @@ impl Reason {
             Reason::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Reason::AlreadyExists | Reason::Conflict => StatusCode::CONFLICT,
             Reason::Expired => StatusCode::GONE,
+            Reason::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Reason::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             Reason::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +129,7 @@ impl Reason {
             Reason::AlreadyExists => "AlreadyExists",
             Reason::Conflict => "Conflict",
             Reason::Expired => "Expired",
+            Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
             Reason::Invalid => "Invalid",
             Reason::InternalError => "InternalError",

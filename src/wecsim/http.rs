@@ -4,16 +4,20 @@
 use super::admin;
 use super::discovery;
 use super::error::{ApiError, Reason};
+use super::faults::FaultSettings;
 use super::managed::Sub;
 use super::ops::{self, ListOpts, PatchType, Preconditions, Target, WriteOpts};
 use super::protobuf;
+use super::resources::ResourceDef;
 use super::scale;
 use super::selectors::{FieldSelector, LabelSelector};
+use super::store::Behaviour;
 use super::store::Cluster;
 use super::table;
 use super::watch::{self, WatchParams};
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,23 +26,47 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The clusters by name.
-    pub clusters: BTreeMap<String, Arc<Cluster>>,
+    /// The clusters by name; the admin endpoint adds and removes them at run time.
+    pub clusters: RwLock<BTreeMap<String, Arc<Cluster>>>,
     /// The listener's address.
     pub addr: SocketAddr,
+    /// Built-in resources, shared by all clusters.
+    pub builtins: Arc<Vec<Arc<ResourceDef>>>,
+    /// Controller behaviour, shared by all clusters.
+    pub behaviour: Arc<Behaviour>,
+    /// The faults a cluster added at run time starts with.
+    pub faults: FaultSettings,
+    /// Where clusters are persisted, if anywhere.
+    pub data_dir: Option<PathBuf>,
+    /// The kubeconfig file kept in step with the clusters, if any.
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Held while a cluster is added or removed, so kubeconfig rewrites do not interleave.
+    pub membership: Mutex<()>,
 }
+
+/// The largest request body the API server reads (`MaxRequestBodyBytes` of kube-apiserver,
+/// 3 MiB); a larger one gets `413 RequestEntityTooLarge`.
+pub const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
 
 /// The router.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/admin/clusters", get(admin::admin_list))
+        .route(
+            "/admin/clusters",
+            get(admin::admin_list).post(admin::admin_add),
+        )
+        .route(
+            "/admin/clusters/{name}",
+            axum::routing::delete(admin::admin_remove),
+        )
         .route(
             "/admin/clusters/{name}/faults",
             get(admin::admin_get_faults)
@@ -47,7 +75,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/clusters/{name}", any(cluster_root))
         .route("/clusters/{name}/{*rest}", any(cluster_request))
-        .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(shared)
 }
 
@@ -82,7 +110,7 @@ pub async fn serve(
                 .path()
                 .strip_prefix("/clusters/")
                 .and_then(|rest| rest.split('/').next())
-                .and_then(|name| shared.clusters.get(name))
+                .and_then(|name| shared.cluster(name))
                 .is_some_and(|c| c.faults.is_down());
             async move {
                 if down {
@@ -124,7 +152,7 @@ async fn cluster_root(
     method: Method,
     headers: HeaderMap,
     query: RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     cluster_request(
         state,
@@ -204,9 +232,9 @@ async fn cluster_request(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(cluster) = shared.clusters.get(&name).cloned() else {
+    let Some(cluster) = shared.cluster(&name) else {
         return error_response(&ApiError::new(
             Reason::NotFound,
             format!("no simulated cluster named {name:?}"),
@@ -228,6 +256,21 @@ async fn cluster_request(
             "an error on the server (\"simulated fault\") has prevented the request from succeeding",
         ));
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error_response(&ApiError::new(
+                Reason::RequestEntityTooLarge,
+                format!("Request entity too large: limit is {MAX_REQUEST_BYTES}"),
+            ));
+        }
+        Err(e) => {
+            return error_response(&ApiError::bad_request(format!(
+                "reading the request body: {}",
+                e.body_text()
+            )));
+        }
+    };
     let query = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .into_owned()
         .collect();

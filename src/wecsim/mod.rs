@@ -22,6 +22,7 @@ mod http;
 mod kubeconfig;
 mod managed;
 mod ops;
+mod pbjson;
 mod persist;
 mod protobuf;
 mod resources;
@@ -58,8 +59,13 @@ pub struct SimOptions {
     pub behaviour: Behaviour,
     /// Persist objects here and reload them on start.
     pub data_dir: Option<PathBuf>,
-    /// Faults every cluster starts with.
+    /// Faults every cluster starts with (clusters added later too).
     pub faults: FaultSettings,
+    /// Clusters that start down, before the listener serves anything.
+    pub down: Vec<String>,
+    /// Write a kubeconfig for the clusters here on start, and again whenever one is added or
+    /// removed at run time.
+    pub kubeconfig_out: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -70,6 +76,8 @@ impl Default for SimOptions {
             behaviour: Behaviour::default(),
             data_dir: None,
             faults: FaultSettings::default(),
+            down: Vec::new(),
+            kubeconfig_out: None,
         }
     }
 }
@@ -78,7 +86,6 @@ impl Default for SimOptions {
 #[derive(Debug)]
 pub struct Simulator {
     shared: Arc<http::Shared>,
-    data_dir: Option<PathBuf>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     saver: Option<tokio::task::JoinHandle<()>>,
@@ -142,6 +149,117 @@ fn bootstrap(cluster: &Arc<Cluster>) -> Result<(), ApiError> {
     Ok(())
 }
 
+impl http::Shared {
+    /// One cluster by name.
+    pub(crate) fn cluster(&self, name: &str) -> Option<Arc<Cluster>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every cluster, sorted by name.
+    pub(crate) fn all(&self) -> Vec<(String, Arc<Cluster>)> {
+        self.read()
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Cluster>>> {
+        // Every write is one insert or remove, so a poisoned lock holds a whole map.
+        self.clusters.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Cluster>>> {
+        self.clusters.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn membership(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.membership.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates (or reloads from the data dir) one cluster and serves it.
+    fn insert(&self, name: &str, faults: FaultSettings) -> Result<Arc<Cluster>, WecsimError> {
+        if !validate::is_dns_label(name) {
+            return Err(WecsimError::ClusterName(name.to_string()));
+        }
+        if self.cluster(name).is_some() {
+            return Err(WecsimError::ClusterExists(name.to_string()));
+        }
+        let cluster = Arc::new(Cluster::new(
+            name,
+            self.builtins.clone(),
+            self.behaviour.clone(),
+        ));
+        cluster.faults.set(faults);
+        let loaded = match &self.data_dir {
+            Some(dir) => persist::load(dir, &cluster)?,
+            None => false,
+        };
+        if loaded {
+            controllers::resync(&cluster);
+        } else {
+            bootstrap(&cluster).map_err(|source| WecsimError::Bootstrap {
+                cluster: name.to_string(),
+                source,
+            })?;
+        }
+        self.write().insert(name.to_string(), cluster.clone());
+        Ok(cluster)
+    }
+
+    /// Adds a cluster at run time and rewrites the kubeconfig file.
+    pub(crate) fn add(&self, name: &str, faults: FaultSettings) -> Result<(), WecsimError> {
+        let _one_at_a_time = self.membership();
+        self.insert(name, faults)?;
+        self.write_kubeconfig_out()
+    }
+
+    /// Removes a cluster at run time (saving it first) and rewrites the kubeconfig file.
+    pub(crate) fn remove(&self, name: &str) -> Result<(), WecsimError> {
+        let _one_at_a_time = self.membership();
+        let cluster = self
+            .cluster(name)
+            .ok_or_else(|| WecsimError::UnknownCluster(name.to_string()))?;
+        self.write().remove(name);
+        // Open watches end as they do when a cluster goes down.
+        let faults = cluster.faults.get();
+        cluster.faults.set(FaultSettings {
+            down: true,
+            ..faults
+        });
+        cluster.wake(cluster.lock().rv);
+        if let Some(dir) = &self.data_dir
+            && let Err(e) = persist::save(dir, &cluster)
+        {
+            // Unsaved objects would be lost: keep serving the cluster instead.
+            cluster.faults.set(faults);
+            self.write().insert(name.to_string(), cluster);
+            return Err(e);
+        }
+        self.write_kubeconfig_out()
+    }
+
+    /// A kubeconfig with one context per cluster.
+    pub(crate) fn kubeconfig(&self) -> kube::config::Kubeconfig {
+        let servers: Vec<(String, String)> = self
+            .all()
+            .into_iter()
+            .map(|(n, _)| {
+                let url = format!("http://{}/clusters/{n}", self.addr);
+                (n, url)
+            })
+            .collect();
+        kubeconfig::build(&servers)
+    }
+
+    /// Rewrites the `kubeconfig_out` file, if there is one.
+    pub(crate) fn write_kubeconfig_out(&self) -> Result<(), WecsimError> {
+        match &self.kubeconfig_out {
+            Some(path) => kubeconfig::write(path, &self.kubeconfig()),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Simulator {
     /// Binds the listener, creates (or reloads) every cluster and starts serving.
     pub async fn start(opts: SimOptions) -> Result<Simulator, WecsimError> {
@@ -167,27 +285,30 @@ impl Simulator {
                 addr: opts.listen.to_string(),
                 source,
             })?;
-        let builtins = resources::builtins();
-        let behaviour = Arc::new(opts.behaviour.clone());
-        let mut clusters = BTreeMap::new();
-        for name in &opts.clusters {
-            let cluster = Arc::new(Cluster::new(name, builtins.clone(), behaviour.clone()));
-            cluster.faults.set(opts.faults);
-            let loaded = match &opts.data_dir {
-                Some(dir) => persist::load(dir, &cluster)?,
-                None => false,
-            };
-            if loaded {
-                controllers::resync(&cluster);
-            } else {
-                bootstrap(&cluster).map_err(|source| WecsimError::Bootstrap {
-                    cluster: name.clone(),
-                    source,
-                })?;
+        for name in &opts.down {
+            if !opts.clusters.contains(name) {
+                return Err(WecsimError::UnknownCluster(name.clone()));
             }
-            clusters.insert(name.clone(), cluster);
         }
-        let shared = Arc::new(http::Shared { clusters, addr });
+        let shared = Arc::new(http::Shared {
+            clusters: Default::default(),
+            addr,
+            builtins: resources::builtins(),
+            behaviour: Arc::new(opts.behaviour.clone()),
+            faults: opts.faults,
+            data_dir: opts.data_dir.clone(),
+            kubeconfig_out: opts.kubeconfig_out.clone(),
+            membership: Default::default(),
+        });
+        for name in &opts.clusters {
+            let down = opts.down.contains(name);
+            let faults = FaultSettings {
+                down: down || opts.faults.down,
+                ..opts.faults
+            };
+            shared.insert(name, faults)?;
+        }
+        shared.write_kubeconfig_out()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(http::serve(listener, shared.clone(), stopped));
         let saver = opts.data_dir.clone().map(|dir| {
@@ -196,8 +317,8 @@ impl Simulator {
                 let mut tick = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     tick.tick().await;
-                    for c in shared.clusters.values() {
-                        if let Err(e) = persist::save(&dir, c) {
+                    for (_, c) in shared.all() {
+                        if let Err(e) = persist::save(&dir, &c) {
                             tracing::warn!(error = %e, "saving cluster state");
                         }
                     }
@@ -206,7 +327,6 @@ impl Simulator {
         });
         Ok(Simulator {
             shared,
-            data_dir: opts.data_dir,
             stop: Some(stop),
             server: Some(server),
             saver,
@@ -220,12 +340,25 @@ impl Simulator {
 
     /// The served cluster names, sorted.
     pub fn cluster_names(&self) -> Vec<String> {
-        self.shared.clusters.keys().cloned().collect()
+        self.shared.all().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Adds a fresh cluster (or reloads it from the data dir) while serving, with the faults
+    /// the simulator started with, and rewrites the `kubeconfig_out` file.
+    pub fn add_cluster(&self, name: &str) -> Result<(), WecsimError> {
+        self.shared.add(name, self.shared.faults)
+    }
+
+    /// Removes a cluster while serving: its requests get 404 from now on and its open watches
+    /// end. Its objects are saved to the data dir first (if any), so adding it again brings
+    /// them back; the `kubeconfig_out` file is rewritten without it.
+    pub fn remove_cluster(&self, name: &str) -> Result<(), WecsimError> {
+        self.shared.remove(name)
     }
 
     /// The API server URL of one cluster.
     pub fn server_url(&self, cluster: &str) -> Result<String, WecsimError> {
-        if !self.shared.clusters.contains_key(cluster) {
+        if self.shared.cluster(cluster).is_none() {
             return Err(WecsimError::UnknownCluster(cluster.to_string()));
         }
         Ok(format!("http://{}/clusters/{cluster}", self.shared.addr))
@@ -251,35 +384,19 @@ impl Simulator {
 
     /// A kubeconfig with one context per cluster.
     pub fn kubeconfig(&self) -> kube::config::Kubeconfig {
-        let servers: Vec<(String, String)> = self
-            .shared
-            .clusters
-            .keys()
-            .map(|n| {
-                (
-                    n.clone(),
-                    format!("http://{}/clusters/{n}", self.shared.addr),
-                )
-            })
-            .collect();
-        kubeconfig::build(&servers)
+        self.shared.kubeconfig()
     }
 
     /// Writes the kubeconfig as YAML.
     pub fn write_kubeconfig(&self, path: &std::path::Path) -> Result<(), WecsimError> {
-        let yaml = kubeconfig::to_yaml(&self.kubeconfig())?;
-        std::fs::write(path, yaml).map_err(|source| WecsimError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        kubeconfig::write(path, &self.kubeconfig())
     }
 
     /// Changes one cluster's faults.
     pub fn set_faults(&self, cluster: &str, faults: FaultSettings) -> Result<(), WecsimError> {
         let c = self
             .shared
-            .clusters
-            .get(cluster)
+            .cluster(cluster)
             .ok_or_else(|| WecsimError::UnknownCluster(cluster.to_string()))?;
         c.faults.set(faults);
         let rv = c.lock().rv;
@@ -289,9 +406,9 @@ impl Simulator {
 
     /// Writes every changed cluster to the data dir now (no-op without one).
     pub fn save(&self) -> Result<(), WecsimError> {
-        if let Some(dir) = &self.data_dir {
-            for c in self.shared.clusters.values() {
-                persist::save(dir, c)?;
+        if let Some(dir) = &self.shared.data_dir {
+            for (_, c) in self.shared.all() {
+                persist::save(dir, &c)?;
             }
         }
         Ok(())
@@ -302,7 +419,7 @@ impl Simulator {
         if let Some(saver) = self.saver.take() {
             saver.abort();
         }
-        for c in self.shared.clusters.values() {
+        for (_, c) in self.shared.all() {
             c.faults.set(FaultSettings {
                 down: true,
                 ..c.faults.get()

@@ -1,11 +1,51 @@
 //! Object validation: the checks of the real API server that clients rely on getting a
-//! `422 Invalid` for (names, labels, workload selectors, CRD names). Types and schemas are not
-//! checked.
+//! `422 Invalid` for (names, labels, workload selectors, CRD names, the 1 MiB limit on a
+//! ConfigMap's or Secret's data). Types and schemas are not checked.
 
 use super::error::{ApiError, Cause};
 use super::resources::ResourceDef;
 use super::store::str_at;
+use base64::Engine;
 use serde_json::Value;
+
+/// The most a ConfigMap's or Secret's data may hold, keys and values together (`MaxSecretSize`
+/// in `k8s.io/kubernetes/pkg/apis/core`).
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+/// Bytes counted against [`MAX_DATA_BYTES`]: each key and its value, as the API server counts
+/// them (base64 values decoded; a Secret's `stringData` is merged into `data` first).
+fn data_size(obj: &Value, plural: &str) -> usize {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let map = |field: &str| obj.get(field).and_then(Value::as_object);
+    let text = |v: &Value| v.as_str().map_or(0, str::len);
+    let decoded = |v: &Value| {
+        v.as_str()
+            .map_or(0, |s| engine.decode(s).map_or(s.len(), |b| b.len()))
+    };
+    let mut total = 0;
+    match plural {
+        "configmaps" => {
+            for (k, v) in map("data").into_iter().flatten() {
+                total += k.len() + text(v);
+            }
+            for (k, v) in map("binaryData").into_iter().flatten() {
+                total += k.len() + decoded(v);
+            }
+        }
+        _ => {
+            let strings = map("stringData");
+            for (k, v) in map("data").into_iter().flatten() {
+                if !strings.is_some_and(|s| s.contains_key(k)) {
+                    total += k.len() + decoded(v);
+                }
+            }
+            for (k, v) in strings.into_iter().flatten() {
+                total += k.len() + text(v);
+            }
+        }
+    }
+    total
+}
 
 /// A DNS-1123 label: what namespace, service and cluster names must be.
 pub fn is_dns_label(s: &str) -> bool {
@@ -114,6 +154,22 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
                 }
             }
         }
+    }
+    if def.group.is_empty()
+        && matches!(def.plural.as_str(), "configmaps" | "secrets")
+        && data_size(obj, &def.plural) > MAX_DATA_BYTES
+    {
+        // The API server's own path: the whole object for ConfigMaps, `data` for Secrets.
+        let field = if def.plural == "configmaps" {
+            "[]"
+        } else {
+            "data"
+        };
+        causes.push(Cause {
+            reason: "FieldValueTooLong".into(),
+            message: format!("Too long: must have at most {MAX_DATA_BYTES} bytes"),
+            field: field.into(),
+        });
     }
     if def.plural == "customresourcedefinitions" {
         match ResourceDef::from_crd(obj) {
