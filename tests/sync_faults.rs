@@ -151,22 +151,65 @@ fn recorded_while_running(
 /// Runs `reconcile --sync ARGS` and watches florin's reported ref appear (see
 /// [`recorded_while_running`]); then waits for the end. Off the test's runtime, which serves the
 /// simulated WECs.
-async fn watch(
-    repo: &Path,
-    args: Vec<String>,
-) -> (
-    (bool, Option<String>),
-    (std::process::ExitStatus, String, String),
-) {
+async fn watch(repo: &Path, args: Vec<String>) -> Watched {
     let repo = repo.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = Instant::now();
         let mut process = spawn_reconcile(&repo, &args);
+        // Each stdout line with when it came.
+        let stdout = process.0.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| (started.elapsed(), l))
+                .collect::<Vec<_>>()
+        });
         let seen = recorded_while_running(&repo, &mut process, "florin", "guilder");
-        (seen, process.0.wait_with_output_ref())
+        let (status, _, stderr) = process.0.wait_with_output_ref();
+        let ended = started.elapsed();
+        let lines = reader.join().unwrap();
+        Watched {
+            recorded_while_running: seen.0,
+            other_then: seen.1,
+            status,
+            stdout: lines.iter().map(|(_, l)| format!("{l}\n")).collect(),
+            lines,
+            stderr,
+            ended,
+        }
     })
     .await
     .unwrap()
+}
+
+/// What [`watch`] saw.
+struct Watched {
+    /// Whether florin's reported ref appeared while the process was running.
+    recorded_while_running: bool,
+    /// guilder's reported ref at that moment.
+    other_then: Option<String>,
+    status: std::process::ExitStatus,
+    stdout: String,
+    /// Each stdout line, with when it came (from the start).
+    lines: Vec<(Duration, String)>,
+    stderr: String,
+    /// When the process ended (from the start).
+    ended: Duration,
+}
+
+impl Watched {
+    /// When the first line starting with `prefix` came.
+    #[track_caller]
+    fn line_at(&self, prefix: &str) -> Duration {
+        self.lines
+            .iter()
+            .find(|(_, l)| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in\n{}", self.stdout))
+            .0
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,6 +357,11 @@ async fn an_unreachable_wec_keeps_the_record_of_its_last_sync() {
         "{}",
         out.stdout
     );
+    // The retries were logged, as plain text: no colour codes (stderr is not a terminal) and
+    // no Rust debug notation.
+    assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+    assert!(!out.stderr.contains("Some("), "{}", out.stderr);
     let after = f.sync_yaml("guilder");
     // What was last applied is still there, and the failed attempt beside it.
     assert_eq!(after["objects"], good["objects"], "{after}");
@@ -323,6 +371,25 @@ async fn an_unreachable_wec_keeps_the_record_of_its_last_sync() {
     assert!(attempt["error"].as_str().is_some(), "{after}");
     assert!(attempt["time"].as_str().is_some(), "{after}");
     assert_eq!(attempt["attempts"], serde_json::json!(3), "{after}");
+
+    // `--log-format json`: every log line is a JSON object.
+    let out = f
+        .reconcile(&["--kubeconfig", config, "--log-format", "json"])
+        .await;
+    out.assert_exit(1);
+    let logs: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let retry = logs
+        .iter()
+        .find(|l| l["fields"]["message"] == "WEC unreachable; retrying")
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert_eq!(retry["fields"]["wec"], "guilder", "{retry}");
+    assert_eq!(retry["fields"]["server"], server, "{retry}");
+    assert_eq!(f.sync_yaml("guilder")["objects"], good["objects"]);
 
     // Back up: a clean sync replaces both.
     f.sim
@@ -361,24 +428,25 @@ async fn a_hung_wec_is_cut_off_and_delays_no_other_wec() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let ((running, guilder), out) = watch(f.repo.path(), args).await;
+    let out = watch(f.repo.path(), args).await;
     let elapsed = started.elapsed();
     assert!(
-        running,
+        out.recorded_while_running,
         "florin's outcome must be recorded while guilder still hangs"
     );
-    assert_eq!(guilder, None, "guilder cannot have finished yet");
-    assert_eq!(out.0.code(), Some(1), "{}", out.2);
+    assert_eq!(out.other_then, None, "guilder cannot have finished yet");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
         elapsed < Duration::from_secs(8 + 20),
         "the pass ends soon after the deadline: {elapsed:?}"
     );
     assert!(
-        out.1.contains(&format!("timed out guilder at {server}")),
+        out.stdout.contains(&format!(
+            "timed out guilder at {server}: no answer within 8s"
+        )),
         "{}",
-        out.1
+        out.stdout
     );
-    assert!(out.1.contains("synced florin:"), "{}", out.1);
     let record = f.sync_yaml("guilder");
     assert_eq!(
         record["lastAttempt"]["timedOut"],
@@ -390,10 +458,24 @@ async fn a_hung_wec_is_cut_off_and_delays_no_other_wec() {
         serde_json::json!(server),
         "{record}"
     );
-    // The lines came out as each WEC finished: florin's before guilder's.
-    let florin_at = out.1.find("synced florin:").unwrap();
-    let guilder_at = out.1.find("timed out guilder").unwrap();
-    assert!(florin_at < guilder_at, "{}", out.1);
+    // The lines came out as it went: the pass's summary and florin's line long before the end
+    // (guilder holds the pass until its 8 s deadline), guilder's at the end.
+    let reconciled = out.line_at("reconciled ");
+    let florin = out.line_at("synced florin:");
+    let guilder = out.line_at("timed out guilder");
+    assert!(reconciled <= florin && florin < guilder, "{:?}", out.lines);
+    assert!(
+        florin + Duration::from_secs(2) < out.ended,
+        "florin's line must come while guilder hangs: {:?}, ended at {:?}",
+        out.lines,
+        out.ended
+    );
+    assert!(
+        out.stdout
+            .ends_with("sync: 2 WECs, 1 synced, 1 timed out\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,13 +492,13 @@ async fn a_slow_wec_delays_no_other_wec() {
         .unwrap();
     let config = f.kubeconfig();
     let args = vec!["--kubeconfig".to_string(), config.display().to_string()];
-    let ((running, guilder), out) = watch(f.repo.path(), args).await;
+    let out = watch(f.repo.path(), args).await;
     assert!(
-        running,
+        out.recorded_while_running,
         "florin's outcome must be recorded while guilder syncs"
     );
-    assert_eq!(guilder, None, "the slow WEC is still syncing");
-    assert_eq!(out.0.code(), Some(0), "{}", out.2);
+    assert_eq!(out.other_then, None, "the slow WEC is still syncing");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     assert!(f.reported("guilder").is_some());
     // `-o json`: one report of the pass, each WEC with its outcome and recorded commit.
     let out = f
