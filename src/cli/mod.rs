@@ -446,6 +446,23 @@ pub(crate) fn print(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// An error and its causes on one line, `outer: inner: ...`, leaving out a cause whose text an
+/// outer message already holds (kube's errors repeat their sources in their own message).
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Whether a failure is only stdout having been closed by the reader.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
@@ -457,4 +474,23 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
             })
             == Some(std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer {0}")]
+    struct Outer(String, #[source] std::io::Error);
+
+    #[test]
+    fn a_cause_already_told_is_not_repeated() {
+        let inner = std::io::Error::other("disk on fire");
+        let error = anyhow::Error::new(Outer("and disk on fire".into(), inner));
+        assert_eq!(describe(&error), "outer and disk on fire");
+        let error = anyhow::Error::new(Outer("x".into(), std::io::Error::other("disk on fire")))
+            .context("reading the file");
+        assert_eq!(describe(&error), "reading the file: outer x: disk on fire");
+    }
 }
