@@ -519,6 +519,17 @@ async fn a_slow_wec_delays_no_other_wec() {
         serde_json::json!("synced")
     );
     assert!(report["revision"].as_str().is_some(), "{report}");
+    let refs = report["refs"].as_array().unwrap();
+    assert!(
+        refs.iter().all(|r| r["ref"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("refs/heads/gitstellar/"))
+            && r["outcome"].is_string()),
+        "{report}"
+    );
+    // The reported refs were recorded in that pass too (their records did not change).
+    let recorded = &report["sync"]["wecs"][0]["recorded"]["outcome"];
+    assert!(recorded.is_string(), "{report}");
     assert_eq!(
         report["summary"]["problems"],
         serde_json::json!(0),

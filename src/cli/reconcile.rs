@@ -175,14 +175,17 @@ fn to_json(
         .outcomes
         .iter()
         .map(|(name, outcome)| {
-            let mut entry = super::ref_outcome_json(outcome);
-            if let Some(kind) = entry["outcome"].as_str()
+            let mut entry = serde_json::Map::new();
+            entry.insert("ref".into(), json!(name));
+            if let Value::Object(rest) = super::ref_outcome_json(outcome) {
+                entry.extend(rest);
+            }
+            if let Some(kind) = entry.get("outcome").and_then(Value::as_str)
                 && let Some(n) = summary.get_mut(kind)
             {
                 *n = json!(n.as_u64().unwrap_or(0) + 1);
             }
-            entry["ref"] = json!(name);
-            entry
+            Value::Object(entry)
         })
         .collect();
     summary.insert("problems".into(), json!(report.problems));
