@@ -35,7 +35,7 @@ pub const REPORTED_PREFIX: &str = "refs/heads/gitstellar/reported/";
 pub const SYNC_FILE: &str = "sync.yaml";
 
 /// Why push-mode syncing could not start or record. The first six are the operator's mistakes
-/// (usage errors): nothing was synced or recorded when they are returned.
+/// (usage errors, exit 2): nothing was synced or recorded when they are returned.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     /// No kubeconfig was given and there is none where kubectl looks.
@@ -124,21 +124,6 @@ pub enum FleetError {
     },
 }
 
-impl FleetError {
-    /// Whether the operator's input is at fault (a usage error), not git or a cluster.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            FleetError::NoKubeconfig { .. }
-                | FleetError::KubeconfigRead { .. }
-                | FleetError::KubeconfigParse { .. }
-                | FleetError::NoContext { .. }
-                | FleetError::UnknownWec { .. }
-                | FleetError::Credentials { .. }
-        )
-    }
-}
-
 /// How the WECs are reached: one kubeconfig, a context per WEC.
 #[derive(Clone)]
 pub struct ClusterAccess {
@@ -220,11 +205,6 @@ impl ClusterAccess {
     pub fn with_context(mut self, wec: &str, context: &str) -> ClusterAccess {
         self.contexts.insert(wec.to_string(), context.to_string());
         self
-    }
-
-    /// The kubeconfig's file(s), for messages.
-    pub fn path(&self) -> &str {
-        &self.path
     }
 
     fn context_of<'a>(&'a self, wec: &'a str) -> &'a str {
