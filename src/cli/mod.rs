@@ -352,7 +352,8 @@ pub(crate) fn sync_pass(
             while let Some(Some(more)) = done.next().now_or_never() {
                 batch.push(more);
             }
-            let finished = fleet::record(repo, &batch, &departed, revision)?;
+            // Its log lines go above the bar, not through it.
+            let finished = bar.suspend(|| fleet::record(repo, &batch, &departed, revision))?;
             let by_wec = fleet::recorded_by_wec(&finished);
             for o in &batch {
                 failures += usize::from(!o.is_clean());
