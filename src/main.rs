@@ -12,10 +12,7 @@ fn main() -> ExitCode {
         // A closed stdout (`gitstellar plan | head`) is not a failure.
         Err(error) if cli::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!(
-                "gitstellar: {}",
-                gitstellar::repo::error_chain(AsRef::<dyn std::error::Error>::as_ref(&error))
-            );
+            eprintln!("gitstellar: {}", cli::describe(&error));
             ExitCode::from(2)
         }
     }

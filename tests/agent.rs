@@ -144,7 +144,14 @@ async fn the_agent_pulls_its_own_mailbox_and_pushes_its_report() {
     );
     api.delete("commond", &Default::default()).await.unwrap();
     let out = agent(&url, "florin", &kubeconfig, &cache).await;
-    out.assert_exit(0);
+    // Applied from the cache, but git was not reached: that is not a clean run.
+    out.assert_exit(1);
+    assert!(out.stdout.contains("git unreachable"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("applied the last mailbox fetched"),
+        "{}",
+        out.stdout
+    );
     assert!(
         florin.get("apps/v1", &rs).await.unwrap().is_some(),
         "restored while git is down: {}",

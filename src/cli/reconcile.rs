@@ -3,15 +3,17 @@
 //! (`refs/heads/gitstellar/status`) into the repository (design §3, §7).
 //!
 //! Input: `--repo` (a repository or a directory inside one), `--branch`, `--rev`. Output: the refs,
-//! and on stdout one line per ref that moved and a summary. Exit code 0 when the revision is clean,
-//! 1 when it has problems (the refs are still written; `problems.yaml` lists them), 2 on usage or
-//! I/O failure.
+//! and on stdout one line per ref that moved and a summary as soon as the refs are written, then
+//! with `--sync` one line per WEC as each finishes (or, with `-o json|yaml`, one document at the
+//! end). Exit code 0 when the revision is clean, 1 when it has problems (the refs are still
+//! written; `problems.yaml` lists them), 2 on usage or I/O failure.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
 
-use super::Outcome;
+use super::{Outcome, OutputFormat};
 use crate::reconcile::{self, Leftovers, Options, PassKind, Report};
 use crate::repo::SourceRepo;
 use crate::repo::remote::{self, RefPush, RemoteCache};
@@ -41,6 +43,9 @@ pub struct ReconcileArgs {
     /// changes only workload objects otherwise recomputes just those objects).
     #[arg(long)]
     full: bool,
+    /// `table` prints as the pass goes; `json` and `yaml` print one report of the pass at the end.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: OutputFormat,
     #[command(flatten)]
     sync: super::SyncArgs,
 }
@@ -52,35 +57,164 @@ pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Outcome> {
     if args.push {
         bail!("--push needs a remote --repo URL (a local --repo is written in place)");
     }
+    let access = sync_access(&args)?;
     let mut source = SourceRepo::open(std::path::Path::new(&args.repo))?;
     let (report, leftovers) = pass(&mut source, &args, args.branch.as_deref())?;
     leftovers.leave();
-    let synced = args
-        .sync
-        .sync
-        .then(|| super::sync_pass(source.repository(), &report.revision, &args.sync))
-        .transpose()?;
-    finish(&report, synced.as_ref(), "")
+    let mut out = Output::new(args.output);
+    let synced = sync(&source, &report, &args, access.as_ref(), &mut out)?;
+    finish(out, &report, synced.as_ref(), None)
 }
 
+/// The kubeconfig for `--sync`, read before anything is written (a missing one is exit 2 with
+/// every ref where it was).
+fn sync_access(args: &ReconcileArgs) -> anyhow::Result<Option<crate::sync::fleet::ClusterAccess>> {
+    args.sync
+        .sync
+        .then(|| super::cluster_access(&args.sync))
+        .transpose()
+}
+
+/// Prints the pass's summary, then syncs (with `--sync`), printing each WEC as it finishes.
+fn sync(
+    source: &SourceRepo,
+    report: &Report,
+    args: &ReconcileArgs,
+    access: Option<&crate::sync::fleet::ClusterAccess>,
+    out: &mut Output,
+) -> anyhow::Result<Option<super::SyncPass>> {
+    out.reconciled(report)?;
+    let Some(access) = access else {
+        return Ok(None);
+    };
+    let pass = super::sync_pass(
+        source.repository(),
+        &report.revision,
+        &args.sync,
+        access,
+        &mut |o, _| out.wec(o),
+    )?;
+    Ok(Some(pass))
+}
+
+/// How the report of a pass reaches stdout: line by line as it happens (`table`), or as one
+/// document at the end (`json`, `yaml`).
+struct Output {
+    format: OutputFormat,
+}
+
+impl Output {
+    fn new(format: OutputFormat) -> Output {
+        Output { format }
+    }
+
+    /// The refs are written: their lines and the summary, at once.
+    fn reconciled(&mut self, report: &Report) -> anyhow::Result<()> {
+        if self.format == OutputFormat::Table {
+            super::print(&render(report)).context("writing the report to stdout")?;
+        }
+        Ok(())
+    }
+
+    /// One WEC is done.
+    fn wec(&mut self, outcome: &crate::sync::fleet::WecOutcome) -> anyhow::Result<()> {
+        if self.format == OutputFormat::Table {
+            super::print(&super::wec_lines(outcome)).context("writing the report to stdout")?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints what is left (or the whole report) and turns the pass into an exit code.
 fn finish(
+    out: Output,
     report: &Report,
     synced: Option<&super::SyncPass>,
-    extra: &str,
+    pushed: Option<(&str, usize)>,
 ) -> anyhow::Result<Outcome> {
-    let mut text = render(report);
     let mut trouble = report.problems > 0;
     if let Some(synced) = synced {
-        text.push_str(&synced.render());
         trouble |= !synced.is_clean();
     }
-    text.push_str(extra);
+    let text = match out.format {
+        OutputFormat::Table => {
+            let mut text = synced.map(super::SyncPass::summary).unwrap_or_default();
+            if let Some((url, n)) = pushed {
+                text.push_str(&format!("pushed {n} refs to {url}\n"));
+            }
+            text
+        }
+        OutputFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&to_json(report, synced, pushed))?;
+            text.push('\n');
+            text
+        }
+        OutputFormat::Yaml => serde_saphyr::to_string(&to_json(report, synced, pushed))?,
+    };
     super::print(&text).context("writing the report to stdout")?;
     Ok(if trouble {
         Outcome::Problems
     } else {
         Outcome::Clean
     })
+}
+
+/// The pass as one JSON object: `revision`, `kind` (`full`, `incremental`, `alreadyDone`),
+/// `incremental` (`{from, objects}`), `refs` (every ref the pass wrote or kept: `{ref, outcome,
+/// commit?, subject?}`), `summary` (counts by outcome, and `problems`), `sync` (with `--sync`:
+/// `{clean, wecs: [...]}`) and `pushed` (with `--push`: `{url, refs}`).
+fn to_json(
+    report: &Report,
+    synced: Option<&super::SyncPass>,
+    pushed: Option<(&str, usize)>,
+) -> Value {
+    let mut summary = serde_json::Map::new();
+    for key in ["updated", "deleted", "unchanged", "superseded"] {
+        summary.insert(key.into(), json!(0));
+    }
+    let refs: Vec<Value> = report
+        .outcomes
+        .iter()
+        .map(|(name, outcome)| {
+            let mut entry = serde_json::Map::new();
+            entry.insert("ref".into(), json!(name));
+            if let Value::Object(rest) = super::ref_outcome_json(outcome) {
+                entry.extend(rest);
+            }
+            if let Some(kind) = entry.get("outcome").and_then(Value::as_str)
+                && let Some(n) = summary.get_mut(kind)
+            {
+                *n = json!(n.as_u64().unwrap_or(0) + 1);
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    summary.insert("problems".into(), json!(report.problems));
+    let (kind, incremental) = match &report.kind {
+        PassKind::AlreadyDone => ("alreadyDone", Value::Null),
+        PassKind::Full => ("full", Value::Null),
+        PassKind::Incremental { from, objects } => {
+            ("incremental", json!({"from": from, "objects": objects}))
+        }
+        PassKind::Stale { newer } => ("stale", json!({"newer": newer})),
+    };
+    let mut out = json!({
+        "revision": report.revision,
+        "kind": kind,
+        "refs": refs,
+        "summary": summary,
+    });
+    if !incremental.is_null() {
+        let key = if kind == "stale" { "stale" } else { "incremental" };
+        out[key] = incremental;
+    }
+    if let Some(synced) = synced {
+        out["sync"] = synced.to_json();
+    }
+    if let Some((url, n)) = pushed {
+        out["pushed"] = json!({"url": url, "refs": n});
+    }
+    out
 }
 
 /// How many times a push rejected because the remote moved is retried (fetch, recompute, push).
@@ -93,6 +227,7 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
         None => remote::default_cache_root()
             .context("no cache directory (HOME is not set): give --cache-dir")?,
     };
+    let access = sync_access(args)?;
     let cache = RemoteCache::open(&args.repo, &root)?;
     let url = cache.redacted_url();
     for attempt in 1..=PUSH_ATTEMPTS {
@@ -104,14 +239,11 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
                 .map(str::to_string)
         });
         let (report, leftovers) = pass(&mut source, args, branch.as_deref())?;
-        let synced = args
-            .sync
-            .sync
-            .then(|| super::sync_pass(source.repository(), &report.revision, &args.sync))
-            .transpose()?;
+        let mut out = Output::new(args.output);
+        let synced = sync(&source, &report, args, access.as_ref(), &mut out)?;
         if !args.push {
             leftovers.leave();
-            return finish(&report, synced.as_ref(), "");
+            return finish(out, &report, synced.as_ref(), None);
         }
         let recorded = synced
             .as_ref()
@@ -130,11 +262,7 @@ fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
         let rejected = push_status_first(&cache, &source, &pushes)?;
         if rejected.is_empty() {
             leftovers.leave();
-            return finish(
-                &report,
-                synced.as_ref(),
-                &format!("pushed {} refs to {url}\n", pushes.len()),
-            );
+            return finish(out, &report, synced.as_ref(), Some((&url, pushes.len())));
         }
         tracing::warn!(
             attempt,

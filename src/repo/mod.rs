@@ -116,8 +116,8 @@ pub fn git_message(e: &git2::Error) -> String {
 }
 
 /// An error and its causes, `outer: cause: cause`, as a user reads them: a [`git2::Error`] by its
-/// message alone ([`git_message`]), and a cause whose text the previous one already ends with
-/// (errors that embed their source) not repeated.
+/// message alone ([`git_message`]), and a cause whose text an outer message already holds not
+/// repeated.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
@@ -126,10 +126,11 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
             Some(g) => git_message(g),
             None => e.to_string(),
         };
-        let repeated = parts.last().is_some_and(|last| {
-            last.ends_with(&text)
+        // Errors that embed their source (kube's repeat theirs) would otherwise say it twice.
+        let repeated = parts.iter().any(|told| {
+            told.contains(&text)
                 || e.downcast_ref::<git2::Error>()
-                    .is_some_and(|g| last.ends_with(&g.to_string()))
+                    .is_some_and(|g| told.contains(&g.to_string()))
         });
         if !repeated && !text.is_empty() {
             parts.push(text);

@@ -3,16 +3,23 @@
 //! `gitstellar/reported/<wec>`: the transfer does not grow with the fleet), applies the mailbox,
 //! keeps applying the last good one while git is unreachable, watches for drift, and pushes what
 //! it did to `gitstellar/reported/<wec>`.
+//!
+//! Input: [`AgentOptions`] and a cluster. Output: the WEC's state, the reported ref, a [`Round`]
+//! per round. The agent never dies of git: every git call runs on a blocking thread under a
+//! deadline of its own ([`AgentOptions::git_timeout`]); a fetch that fails or hangs means the
+//! cached mailbox is applied, a push that fails is made again next round.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 
 use super::cluster::KubeCluster;
 use super::engine::{SyncOptions, SyncReport, sync};
-use super::fleet::{self, REPORTED_PREFIX};
+use super::fleet::{self, REPORTED_PREFIX, WecOutcome};
 use crate::repo::remote::{RemoteCache, RemoteError};
 
 /// Why the agent stopped.
@@ -24,9 +31,15 @@ pub enum AgentError {
     /// Reading the mailbox or recording the outcome failed.
     #[error(transparent)]
     Fleet(#[from] fleet::FleetError),
-    /// A blocking git task failed.
-    #[error("a git task failed: {0}")]
-    Task(String),
+    /// The cache repository could not be opened.
+    #[error("opening the cache {path}")]
+    Cache {
+        /// The cache repository.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: git2::Error,
+    },
 }
 
 /// How the agent runs.
@@ -42,19 +55,39 @@ pub struct AgentOptions {
     pub interval: Duration,
     /// Sync once and return.
     pub once: bool,
+    /// How long one git call (a fetch, a push) may take before the round goes on without it.
+    pub git_timeout: Duration,
+    /// The WEC's API server, for the record (when known).
+    pub server: Option<String>,
     /// Per-sync options.
     pub sync: SyncOptions,
 }
+
+/// The default of [`AgentOptions::git_timeout`].
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What one round did.
 #[derive(Clone, Debug)]
 pub struct Round {
     /// The sync's outcome.
     pub report: SyncReport,
-    /// Whether the git server was reached.
+    /// Whether the git server was reached for the fetch.
     pub fetched: bool,
+    /// Whether the round's report is on the remote (pushed, or already there).
+    pub pushed: bool,
+    /// Why git could not be reached (fetch or push), if it could not.
+    pub git_error: Option<String>,
+    /// The mailbox commit applied (the cached one when git was unreachable).
+    pub mailbox_commit: Option<String>,
     /// Pack bytes received by the fetch.
     pub received_bytes: usize,
+}
+
+impl Round {
+    /// Whether the WEC took every object and its report reached git.
+    pub fn is_clean(&self) -> bool {
+        self.report.is_clean() && self.fetched && self.pushed && self.git_error.is_none()
+    }
 }
 
 fn mailbox_ref(wec: &str) -> String {
@@ -65,98 +98,202 @@ fn reported_ref(wec: &str) -> String {
     format!("{REPORTED_PREFIX}{wec}")
 }
 
-/// One round: fetch (or fall back on the cache), sync, record and push.
-pub async fn round(
-    cache: &RemoteCache,
-    cluster: &KubeCluster,
-    options: &AgentOptions,
-) -> Result<Round, AgentError> {
-    let names = vec![mailbox_ref(&options.wec), reported_ref(&options.wec)];
-    let fetched = match cache.fetch_refs(&names) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            tracing::warn!(error = %e, "git is unreachable; applying the last mailbox fetched");
-            None
-        }
-    };
-    let repo = git2::Repository::open_bare(cache.path())
-        .map_err(|e| AgentError::Task(crate::repo::git_message(&e)))?;
-    let mailbox = fleet::read_mailbox(&repo, &options.wec, None)?;
-    // Never fetched and git unreachable: nothing is known, so nothing is applied (an empty
-    // mailbox would prune everything).
-    if fetched.is_none()
-        && mailbox.commit.is_none()
-        && repo.find_reference(&mailbox_ref(&options.wec)).is_err()
-    {
-        let report = SyncReport {
-            wec: options.wec.clone(),
-            error: Some("git unreachable and no mailbox fetched yet".into()),
-            ..Default::default()
-        };
-        return Ok(Round {
-            report,
-            fetched: false,
-            received_bytes: 0,
-        });
-    }
-    let report = sync(cluster, &mailbox, &options.sync).await;
-    if fetched.is_some() {
-        let source_revision = mailbox
-            .commit
-            .as_deref()
-            .and_then(|c| git2::Oid::from_str(c).ok())
-            .and_then(|c| repo.find_commit(c).ok())
-            .and_then(|c| {
-                c.message()
-                    .ok()
-                    .and_then(crate::repo::write::source_revision)
-            })
-            .unwrap_or_default();
-        let departed: BTreeSet<String> = BTreeSet::new();
-        let finished = fleet::record(
-            &repo,
-            std::slice::from_ref(&report),
-            &departed,
-            &source_revision,
-        )?;
-        let pushes: Vec<_> = finished
-            .outcomes
-            .iter()
-            .filter_map(|(name, outcome)| match outcome {
-                crate::repo::write::RefOutcome::Updated { commit, .. } => {
-                    Some((name.clone(), Some(*commit)))
-                }
-                _ => None,
-            })
-            .collect();
-        let rejected = cache.push(&pushes)?;
-        if !rejected.is_empty() {
-            tracing::warn!(
-                ?rejected,
-                "the reported ref moved on the remote; it is refetched next round"
-            );
-        }
-    }
-    let received_bytes = fetched.as_ref().map_or(0, |f| f.received_bytes);
-    Ok(Round {
-        report,
-        fetched: fetched.is_some(),
-        received_bytes,
-    })
+/// The agent's hold on git: the cache, and whether a git call cut off at its deadline is still
+/// running (then git is left alone until it ends: two fetches into one cache would collide).
+pub struct Agent {
+    cache: Arc<RemoteCache>,
+    busy: Arc<AtomicBool>,
+    timeout: Duration,
 }
 
-/// Runs rounds until stopped (or once): every `interval`, and at once when a managed object drifts.
-pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<SyncReport, AgentError> {
-    let cache = RemoteCache::open(&options.url, &options.cache_root)?;
-    loop {
-        let done = round(&cache, cluster, options).await?;
-        tracing::info!(wec = %options.wec, counts = ?done.report.counts(), error = ?done.report.error, "synced");
-        if options.once {
-            return Ok(done.report);
+impl Agent {
+    /// Opens (or creates) the cache of `options.url`.
+    pub fn open(options: &AgentOptions) -> Result<Agent, AgentError> {
+        Ok(Agent {
+            cache: Arc::new(RemoteCache::open(&options.url, &options.cache_root)?),
+            busy: Arc::new(AtomicBool::new(false)),
+            timeout: options.git_timeout,
+        })
+    }
+
+    /// Runs one git call on a blocking thread, giving up waiting after the deadline.
+    async fn git<T: Send + 'static>(
+        &self,
+        what: &str,
+        call: impl FnOnce(&RemoteCache) -> Result<T, RemoteError> + Send + 'static,
+    ) -> Result<T, String> {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err(format!(
+                "{what}: an earlier git call that did not answer within {} is still running",
+                fleet::human_duration(self.timeout)
+            ));
         }
-        let repo = git2::Repository::open_bare(cache.path())
-            .map_err(|e| AgentError::Task(crate::repo::git_message(&e)))?;
+        let cache = self.cache.clone();
+        let busy = self.busy.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let result = call(&cache);
+            busy.store(false, Ordering::Release);
+            result
+        });
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => {
+                self.busy.store(false, Ordering::Release);
+                Err(format!("{what}: the git task failed: {e}"))
+            }
+            Err(_) => Err(format!(
+                "{what} {}: no answer within {}",
+                self.cache.redacted_url(),
+                fleet::human_duration(self.timeout)
+            )),
+        }
+    }
+
+    fn repo(&self) -> Result<git2::Repository, AgentError> {
+        git2::Repository::open_bare(self.cache.path()).map_err(|source| AgentError::Cache {
+            path: self.cache.path().to_path_buf(),
+            source,
+        })
+    }
+
+    /// One round: fetch (or fall back on the cache), sync, record and push.
+    pub async fn round(
+        &self,
+        cluster: &KubeCluster,
+        options: &AgentOptions,
+    ) -> Result<Round, AgentError> {
+        let names = vec![mailbox_ref(&options.wec), reported_ref(&options.wec)];
+        let (fetched, mut git_error) = match self
+            .git("fetching", move |c| c.fetch_refs(&names))
+            .await
+        {
+            Ok(f) => (Some(f), None),
+            Err(e) => {
+                tracing::warn!(error = %e, "git is unreachable; applying the last mailbox fetched");
+                (None, Some(e))
+            }
+        };
+        let repo = self.repo()?;
         let mailbox = fleet::read_mailbox(&repo, &options.wec, None)?;
+        // Never fetched and git unreachable: nothing is known, so nothing is applied (an empty
+        // mailbox would prune everything).
+        if fetched.is_none()
+            && mailbox.commit.is_none()
+            && repo.find_reference(&mailbox_ref(&options.wec)).is_err()
+        {
+            let report = SyncReport {
+                wec: options.wec.clone(),
+                error: Some("git unreachable and no mailbox fetched yet: nothing applied".into()),
+                ..Default::default()
+            };
+            return Ok(Round {
+                report,
+                fetched: false,
+                pushed: false,
+                git_error,
+                mailbox_commit: None,
+                received_bytes: 0,
+            });
+        }
+        let report = sync(cluster, &mailbox, &options.sync).await;
+        let mut pushed = false;
+        if fetched.is_some() {
+            let source_revision = mailbox
+                .commit
+                .as_deref()
+                .and_then(|c| git2::Oid::from_str(c).ok())
+                .and_then(|c| repo.find_commit(c).ok())
+                .and_then(|c| {
+                    c.message()
+                        .ok()
+                        .and_then(crate::repo::write::source_revision)
+                })
+                .unwrap_or_default();
+            let outcome = WecOutcome {
+                report: report.clone(),
+                server: options.server.clone(),
+                attempts: 1,
+                ..Default::default()
+            };
+            let finished = fleet::record(
+                &repo,
+                std::slice::from_ref(&outcome),
+                &BTreeSet::new(),
+                &source_revision,
+            )?;
+            let pushes: Vec<_> = finished
+                .outcomes
+                .iter()
+                .filter_map(|(name, outcome)| match outcome {
+                    crate::repo::write::RefOutcome::Updated { commit, .. } => {
+                        Some((name.clone(), Some(*commit)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            // A failed push is not fatal: the next round fetches the remote's reported ref
+            // again and records on top of it, so the report is pushed once git is back.
+            match self.git("pushing", move |c| c.push(&pushes)).await {
+                Ok(rejected) if rejected.is_empty() => pushed = true,
+                Ok(rejected) => tracing::warn!(
+                    rejected = %rejected.join(", "),
+                    "the reported ref moved on the remote; it is refetched next round"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the report could not be pushed; it is pushed next round");
+                    git_error = Some(e);
+                }
+            }
+        }
+        let received_bytes = fetched.as_ref().map_or(0, |f| f.received_bytes);
+        Ok(Round {
+            mailbox_commit: mailbox.commit.clone(),
+            report,
+            fetched: fetched.is_some(),
+            pushed,
+            git_error,
+            received_bytes,
+        })
+    }
+}
+
+/// Runs rounds until stopped (or once): every `interval`, and at once when a managed object
+/// drifts. Only opening the cache can fail in a long run: a round that fails is logged and tried
+/// again at the next interval.
+pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round, AgentError> {
+    let agent = Agent::open(options)?;
+    loop {
+        let done = match agent.round(cluster, options).await {
+            Ok(done) => done,
+            Err(e) if !options.once => {
+                tracing::error!(wec = %options.wec, error = %e, "the round failed; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(options.interval) => continue,
+                    _ = tokio::signal::ctrl_c() => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let counts: Vec<String> = done
+            .report
+            .counts()
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        tracing::info!(
+            wec = %options.wec,
+            counts = %counts.join(", "),
+            error = %done.report.error.as_deref().unwrap_or("none"),
+            git = %done.git_error.as_deref().unwrap_or("reached"),
+            "synced"
+        );
+        if options.once {
+            return Ok(done);
+        }
+        let repo = agent.repo()?;
+        let mailbox = fleet::read_mailbox(&repo, &options.wec, None)?;
+        drop(repo);
         // Objects the WEC refused are retried every interval, not on every event about them.
         let failed: BTreeSet<&str> = done
             .report
@@ -181,11 +318,15 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<SyncRe
         tokio::select! {
             _ = tokio::time::sleep(options.interval) => {}
             Some(drift) = drifts.next() => {
-                tracing::info!(?drift, "a managed object drifted; re-syncing");
+                let (what, id) = match &drift {
+                    super::drift::Drift::Changed(id) => ("changed", id),
+                    super::drift::Drift::Deleted(id) => ("deleted", id),
+                };
+                tracing::info!(object = %id, what, "a managed object drifted; re-syncing");
                 // Let a burst of edits settle into one sync.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            _ = tokio::signal::ctrl_c() => return Ok(done.report),
+            _ = tokio::signal::ctrl_c() => return Ok(done),
         }
     }
 }

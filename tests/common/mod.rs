@@ -365,11 +365,24 @@ impl GitDaemon {
             .local_addr()
             .expect("addr")
             .port();
-        let mut cmd = Command::new("git");
+        // `git daemon` runs `git-daemon` as a child process: killing `git` would leave the daemon
+        // serving. Run the daemon itself, so that dropping this stops it.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("run git --exec-path");
+        let daemon =
+            PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
+        let mut cmd = if daemon.exists() {
+            Command::new(daemon)
+        } else {
+            let mut cmd = Command::new("git");
+            cmd.arg("daemon");
+            cmd
+        };
         git_env(cmd.current_dir(base));
         let child = cmd
             .args([
-                "daemon",
                 "--reuseaddr",
                 "--export-all",
                 "--enable=receive-pack",
