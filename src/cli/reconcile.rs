@@ -217,15 +217,19 @@ fn render(report: &Report) -> String {
             from.get(..12).unwrap_or(from)
         ));
     }
+    for line in &report.holding {
+        out.push_str(&format!("held: {line}\n"));
+    }
     out.push_str(&format!(
-        "reconciled {}: {updated} updated, {deleted} deleted, {unchanged} unchanged{}, {} problems\n",
+        "reconciled {}: {updated} updated, {deleted} deleted, {unchanged} unchanged{}, {} problems, {} held\n",
         report.revision,
         if superseded > 0 {
             format!(", {superseded} superseded")
         } else {
             String::new()
         },
-        report.problems
+        report.problems,
+        report.held
     ));
     out
 }

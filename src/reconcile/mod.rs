@@ -8,6 +8,7 @@
 //! mailbox trees are edited. Everything else takes the full pass, which recomputes and re-hashes
 //! every WEC's tree (writing only what is new). Both leave the same trees.
 
+pub mod hold;
 mod incremental;
 mod record;
 
@@ -18,7 +19,6 @@ use git2::Oid;
 use crate::mailbox::{self, MailboxError};
 use crate::model::Problem;
 use crate::placement;
-use crate::plan;
 use crate::repo::RepoError;
 use crate::repo::SourceRepo;
 use crate::repo::write::{RefOutcome, RefWriter, WriteError};
@@ -84,6 +84,10 @@ pub struct Report {
     pub outcomes: Vec<(String, RefOutcome)>,
     /// How many problems the revision has (listed in the status branch's `problems.yaml`).
     pub problems: usize,
+    /// How many (object, WEC) mailbox entries are held at their last good state (design §9.16).
+    pub held: usize,
+    /// What each problem holds, one line per problem (empty when nothing is held).
+    pub holding: Vec<String>,
     /// How the pass was computed.
     pub kind: PassKind,
 }
@@ -138,6 +142,8 @@ pub fn reconcile(
                     revision,
                     outcomes,
                     problems: record.problems,
+                    held: record.held,
+                    holding: Vec::new(),
                     kind: PassKind::AlreadyDone,
                 },
                 Leftovers(Vec::new()),
@@ -163,9 +169,16 @@ fn full_pass(
     let revision = commit.to_string();
     let snapshot = source.snapshot(commit)?;
     tracing::info!(elapsed = ?started.elapsed(), "read the revision");
-    let resolution = placement::resolve(&snapshot);
-    let plan = plan::compute_resolved(&snapshot, &resolution);
-    tracing::info!(elapsed = ?started.elapsed(), "computed the plan");
+    // What the revision's problems touch is held at the last good state (design §9.16).
+    let hold::Held {
+        snapshot,
+        resolution,
+        plan,
+        holds,
+        requests: _,
+        previous_placements,
+    } = hold::plan_held(source, snapshot)?;
+    tracing::info!(elapsed = ?started.elapsed(), held = holds.entries, "computed the plan");
     let mailboxes = mailbox::build(&plan)?;
     tracing::info!(elapsed = ?started.elapsed(), "rendered the mailboxes");
     // Problems about single objects, kept for the next incremental pass.
@@ -183,26 +196,57 @@ fn full_pass(
         .collect();
     let mut problems: Vec<Problem> = plan.problems.clone();
     problems.extend(mailboxes.problems.iter().cloned());
-    let status_tree = status::build(&snapshot, &resolution, &problems)?;
+    let mut status_tree = status::build_held(&snapshot, &resolution, &problems, &holds)?;
+    if holds.layout {
+        // Nothing can be placed: the slices stay as the last good pass wrote them.
+        status_tree
+            .files
+            .retain(|path, _| !path.starts_with(&format!("{}/", status::PLACEMENTS_DIR)));
+        status_tree.files.extend(previous_placements);
+    }
     problems.extend(status_tree.problems.iter().cloned());
     problems.sort();
     problems.dedup();
 
     let mut writer = RefWriter::new(repo, &revision)?;
-    for (wec, files) in &mailboxes.wecs {
-        let name = wec.clone();
-        writer.update(&mailbox::ref_name(wec), files, move |changes| {
-            mailbox::commit_subject(&name, changes)
-        })?;
+    let existing: BTreeSet<String> = writer.refs_under(mailbox::REF_PREFIX)?.into_iter().collect();
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for name in &existing {
+        let wec = name.strip_prefix(mailbox::REF_PREFIX).unwrap_or(name);
+        if (holds.layout || holds.frozen.contains(wec))
+            && let Some(tip) = writer.tip(name)?
+        {
+            // Held as a whole: the ref stays where it is.
+            let tree = repo
+                .find_commit(tip)
+                .map_err(|source| ReconcileError::Git {
+                    what: format!("reading {name}"),
+                    source,
+                })?
+                .tree_id();
+            let wec = wec.to_string();
+            writer.set_tree(name, tree, move |changes| {
+                mailbox::commit_subject(&wec, changes)
+            })?;
+            wanted.insert(name.clone());
+        }
     }
-    let wanted: BTreeSet<String> = mailboxes
-        .wecs
-        .keys()
-        .map(|w| mailbox::ref_name(w))
-        .collect();
-    for name in writer.refs_under(mailbox::REF_PREFIX)? {
-        if !wanted.contains(&name) {
-            writer.delete(&name)?;
+    if !holds.layout {
+        for (wec, files) in &mailboxes.wecs {
+            let name = mailbox::ref_name(wec);
+            if wanted.contains(&name) {
+                continue;
+            }
+            let wec = wec.clone();
+            writer.update(&name, files, move |changes| {
+                mailbox::commit_subject(&wec, changes)
+            })?;
+            wanted.insert(name);
+        }
+        for name in &existing {
+            if !wanted.contains(name) {
+                writer.delete(name)?;
+            }
         }
     }
     writer.update(status::REF, &status_tree.files, status::commit_subject)?;
@@ -212,7 +256,14 @@ fn full_pass(
         program.to_string(),
         source.root().to_string(),
         revision.clone(),
-        problems.len(),
+        (
+            problems.len(),
+            holds.entries,
+            holds.layout
+                || !holds.frozen.is_empty()
+                || !holds.placements.is_empty()
+                || !holds.by_problem.is_empty(),
+        ),
         Sources::of(&snapshot),
         object_problems,
     );
@@ -230,6 +281,8 @@ fn full_pass(
             revision,
             outcomes: finished.outcomes,
             problems: problems.len(),
+            held: holds.entries,
+            holding: crate::plan::hold::describe(&holds),
             kind: PassKind::Full,
         },
         leftovers,
@@ -253,7 +306,7 @@ fn incremental_pass(
         return Ok(None);
     }
     let paths = incremental::changed_paths(repo, source.root(), previous, commit)?;
-    if incremental::needs_full_pass(record, &paths) {
+    if record.holding || incremental::needs_full_pass(record, &paths) {
         tracing::info!("a control input changed: full pass");
         return Ok(None);
     }
@@ -272,6 +325,10 @@ fn incremental_pass(
         tracing::info!("an object came to or left a WEC: full pass");
         return Ok(None);
     };
+    if incremental::may_hold(&snapshot, &resolution, &ids, &paths, &edits.object_problems) {
+        tracing::info!("a problem may hold what the commit touched: full pass");
+        return Ok(None);
+    }
     tracing::info!(elapsed = ?started.elapsed(), objects = ids.len(), "recomputed the changed objects");
     let mut object_problems = incremental::kept_problems(record, &ids);
     object_problems.extend(edits.object_problems);
@@ -309,7 +366,7 @@ fn incremental_pass(
         program.to_string(),
         source.root().to_string(),
         revision.clone(),
-        problems.len(),
+        (problems.len(), 0, false),
         sources,
         object_problems,
     );
@@ -319,6 +376,8 @@ fn incremental_pass(
         revision,
         outcomes: finished.outcomes,
         problems: problems.len(),
+        held: 0,
+        holding: Vec::new(),
         kind: PassKind::Incremental {
             from: record.revision.clone(),
             objects: ids.len(),

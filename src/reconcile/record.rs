@@ -15,7 +15,7 @@ use crate::repo::write::{self, WriteError};
 const PATH: &str = "gitstellar/last-pass";
 
 /// The version of the record's format; a record of another format is ignored.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// One complete pass: its input, its output refs, and what an incremental pass reuses.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -30,6 +30,11 @@ pub(crate) struct PassRecord {
     pub revision: String,
     /// How many problems the pass found.
     pub problems: usize,
+    /// How many mailbox entries the pass held at their last good state.
+    pub held: usize,
+    /// Whether the pass held anything (entries, mailboxes, EdgePlacements, recorded identities):
+    /// the next pass must then work the holds out again, which only the full pass does.
+    pub holding: bool,
     /// Every managed ref and the commit the pass left it at.
     pub refs: BTreeMap<String, String>,
     /// What the revision's files contributed (see [`super::incremental::Sources`]).
@@ -45,7 +50,7 @@ impl PassRecord {
         program: String,
         root: String,
         revision: String,
-        problems: usize,
+        (problems, held, holding): (usize, usize, bool),
         sources: super::incremental::Sources,
         object_problems: Vec<Problem>,
     ) -> PassRecord {
@@ -55,6 +60,8 @@ impl PassRecord {
             root,
             revision,
             problems,
+            held,
+            holding,
             refs: BTreeMap::new(),
             sources,
             object_problems,
