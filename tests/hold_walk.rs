@@ -194,7 +194,7 @@ impl Walk {
                 self.broken
                     .insert(path.clone(), self.files[i].content.clone());
                 let r = role(&path);
-                if r == Some(Role::Placement) && rng.chance(60) {
+                if r == Some(Role::Placement) && (rng.below(100) < 60) {
                     self.edit_first(i, |d| {
                         d["spec"]["locationSelectors"] = serde_json::json!([
                             {"matchExpressions": [{"key": "region", "operator": "Equals", "values": ["x"]}]}
@@ -202,7 +202,7 @@ impl Walk {
                     });
                     return format!("unknown operator in {path}");
                 }
-                if r == Some(Role::Customizers) && rng.chance(60) {
+                if r == Some(Role::Customizers) && (rng.below(100) < 60) {
                     self.edit_first(i, |d| d["replacements"] = Value::from("oops"));
                     return format!("invalid Customizer in {path}");
                 }
@@ -222,7 +222,7 @@ impl Walk {
             }
             // Remove a workload file, broken or not.
             6 => {
-                let broken = rng.chance(50);
+                let broken = rng.below(2) == 0;
                 let Some(i) = self.pick(rng, broken, &[Role::Object]) else {
                     return "nothing to delete".into();
                 };

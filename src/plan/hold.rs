@@ -403,6 +403,18 @@ pub fn hold_entries(
             });
         }
     }
+    // A held EdgePlacement holds its last good objects wherever a mailbox has them: a WEC its
+    // last good revision did not reach (its inventory file was broken then) keeps them too.
+    for (key, held) in &last.placements {
+        if let (true, Some(p)) = (
+            holds.placements.contains_key(key),
+            requests.placements.get(key),
+        ) {
+            for id in &held.objects {
+                wanted.entry((key.0.clone(), id.clone())).or_insert(p);
+            }
+        }
+    }
     // A withheld Namespace also holds what lives in it: without it, namespaceSelectors that
     // matched its labels match nothing.
     let namespaces: BTreeMap<(String, String), &Problem> = wanted
@@ -440,6 +452,28 @@ pub fn hold_entries(
                 }
             }
         }
+        // A held custom resource keeps the CRD that came with it (design §9.4).
+        let mut crds: Vec<(PreviousEntry, &Problem)> = Vec::new();
+        for (entry, p) in &candidates {
+            if entry.id.group.is_empty() {
+                continue;
+            }
+            let crd = ObjectId::new(
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                None,
+                &format!("{}.{}", entry.resource, entry.id.group),
+            );
+            let taken = present.contains(&crd)
+                || candidates.iter().chain(&crds).any(|(e, _)| e.id == crd);
+            if !taken
+                && let Some(found) = previous.entry(wec, &crd)
+                && found.wds == entry.wds
+            {
+                crds.push((found, *p));
+            }
+        }
+        candidates.extend(crds);
         let mut added = Vec::new();
         for (entry, p) in candidates {
             let holding = holds.by_problem.entry(p.clone()).or_default();
