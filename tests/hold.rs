@@ -303,7 +303,10 @@ fn the_first_pass_has_no_last_good_state_and_plan_marks_what_is_held() {
     out.assert_exit(1);
     assert_eq!(held_count(&out), 0, "{}", out.stdout);
     let show = repo.git(&["ls-tree", "-r", "--name-only", &format!("{MAILBOX}florin")]);
-    assert!(!show.contains("ReplicaSet"), "absent on a first pass: {show}");
+    assert!(
+        !show.contains("ReplicaSet"),
+        "absent on a first pass: {show}"
+    );
 
     // Fixed, reconciled, broken again: plan shows what a pass holds.
     repo.git(&["revert", "--no-edit", "HEAD"]);

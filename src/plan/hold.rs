@@ -86,8 +86,11 @@ impl Requests {
     /// What the snapshot's and the resolution's problems ask to hold.
     pub fn of(snapshot: &Snapshot, resolution: &Resolution) -> Requests {
         let mut out = Requests::default();
-        let inventories: BTreeSet<&str> =
-            snapshot.inventories.iter().map(|i| i.name.as_str()).collect();
+        let inventories: BTreeSet<&str> = snapshot
+            .inventories
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
         for p in &snapshot.problems {
             if p.file == CONFIG_FILE || (p.file.is_empty() && p.object.is_empty()) {
                 out.layout.get_or_insert_with(|| p.clone());
@@ -167,9 +170,14 @@ impl Requests {
 /// The identity a problem names, unless it is partly unknown (`?`) or absent.
 fn identity(object: &str) -> Option<ObjectId> {
     let id = ObjectId::parse(object)?;
-    let unknown = [id.group.as_str(), &id.kind, id.namespace_or_empty(), &id.name]
-        .iter()
-        .any(|p| *p == "?");
+    let unknown = [
+        id.group.as_str(),
+        &id.kind,
+        id.namespace_or_empty(),
+        &id.name,
+    ]
+    .iter()
+    .any(|p| *p == "?");
     (!unknown).then_some(id)
 }
 
@@ -197,6 +205,9 @@ pub struct LastGood {
     pub inventory_wecs: BTreeMap<(String, String), BTreeSet<String>>,
     /// (WDS, EdgePlacement) → its last good resolution.
     pub placements: BTreeMap<(String, String), HeldPlacement>,
+    /// Problems that held something in the last pass, with the revision they held: a problem
+    /// that goes on holding keeps naming the revision it began to hold.
+    pub recorded: BTreeMap<Problem, String>,
 }
 
 /// One file of a previous mailbox.
@@ -275,8 +286,7 @@ pub struct HeldObject {
 pub fn restore_placements(snapshot: &mut Snapshot, requests: &Requests, last: &LastGood) -> bool {
     let mut changed = false;
     for (key, held) in &last.placements {
-        let (Some(ep), true) = (&held.edge_placement, requests.placements.contains_key(key))
-        else {
+        let (Some(ep), true) = (&held.edge_placement, requests.placements.contains_key(key)) else {
             continue;
         };
         if let Some(wds) = snapshot.workloads.iter_mut().find(|w| w.name == key.0)
@@ -309,7 +319,8 @@ pub fn hold_placements(
         let wds = &snapshot.workloads[rp.wds];
         let ep = &wds.edge_placements[rp.index];
         let key = (wds.name.clone(), ep.meta.name.clone());
-        let (Some(problem), Some(held)) = (requests.placements.get(&key), last.placements.get(&key))
+        let (Some(problem), Some(held)) =
+            (requests.placements.get(&key), last.placements.get(&key))
         else {
             continue;
         };
@@ -464,8 +475,8 @@ pub fn hold_entries(
                 None,
                 &format!("{}.{}", entry.resource, entry.id.group),
             );
-            let taken = present.contains(&crd)
-                || candidates.iter().chain(&crds).any(|(e, _)| e.id == crd);
+            let taken =
+                present.contains(&crd) || candidates.iter().chain(&crds).any(|(e, _)| e.id == crd);
             if !taken
                 && let Some(found) = previous.entry(wec, &crd)
                 && found.wds == entry.wds
@@ -517,16 +528,19 @@ pub fn hold_entries(
             }
         }
     }
-    for holding in holds.by_problem.values_mut() {
+    for (problem, holding) in holds.by_problem.iter_mut() {
         holding.revision = last.revision.clone().unwrap_or_default();
+        if let Some(since) = last.recorded.get(problem) {
+            holding.revision = since.clone();
+        }
         holding.objects.sort();
         holding.objects.dedup();
         holding.mailboxes.sort();
         holding.mailboxes.dedup();
     }
-    holds.by_problem.retain(|_, h| {
-        !h.objects.is_empty() || !h.mailboxes.is_empty() || h.placement.is_some()
-    });
+    holds
+        .by_problem
+        .retain(|_, h| !h.objects.is_empty() || !h.mailboxes.is_empty() || h.placement.is_some());
     for p in &mut plan.placements {
         if let Some(mark) = holds.placements.get(&(p.wds.clone(), p.name.clone())) {
             p.held = Some(mark.clone());
@@ -558,7 +572,10 @@ fn held_object(entry: PreviousEntry, reason: &Arc<str>) -> PlacedObject {
 }
 
 /// A WEC's destination from its objects (and upsync rules).
-fn destination(mut objects: Vec<PlacedObject>, upsync: Vec<crate::model::UpsyncSet>) -> Destination {
+fn destination(
+    mut objects: Vec<PlacedObject>,
+    upsync: Vec<crate::model::UpsyncSet>,
+) -> Destination {
     objects.sort_by(|a, b| a.id.cmp(&b.id));
     Destination {
         namespaces: namespaces_of(&objects),
@@ -647,7 +664,11 @@ pub fn resolved_placement(
             .filter_map(|&d| resolution.wecs.get(d))
             .map(|w| w.name.clone())
             .collect(),
-        objects: rp.objects.iter().map(|&o| w.objects[o].id.clone()).collect(),
+        objects: rp
+            .objects
+            .iter()
+            .map(|&o| w.objects[o].id.clone())
+            .collect(),
         edge_placement: Some(w.edge_placements[rp.index].clone()),
     })
 }

@@ -48,7 +48,7 @@ pub fn plan_held(source: &SourceRepo, mut snapshot: Snapshot) -> Result<Held, Re
     let repo = source.repository();
     let mut resolution = placement::resolve(&snapshot);
     let mut requests = Requests::of(&snapshot, &resolution);
-    let previous = Previous::read(repo)?;
+    let previous = Previous::read(repo, !requests.is_empty())?;
     let last = if previous.basis.is_some() && requests.need_last_good() {
         last_good(source, &snapshot, &previous, &mut requests)?
     } else {
@@ -58,6 +58,14 @@ pub fn plan_held(source: &SourceRepo, mut snapshot: Snapshot) -> Result<Held, Re
         }
     };
     let mut last = last;
+    last.recorded = previous
+        .problems
+        .iter()
+        .filter_map(|e| {
+            let h = e.holds.as_ref()?;
+            (!h.revision.is_empty()).then(|| (e.problem.clone(), h.revision.clone()))
+        })
+        .collect();
     // A file holds what it defined and no longer does: an identity defined now (in that file or
     // another) is placed as usual.
     for ((wds, _), ids) in &mut last.file_objects {
@@ -104,7 +112,8 @@ struct Previous {
 }
 
 impl Previous {
-    fn read(repo: &Repository) -> Result<Previous, ReconcileError> {
+    /// Reads the status branch's tip; its slices only `with_placements`.
+    fn read(repo: &Repository, with_placements: bool) -> Result<Previous, ReconcileError> {
         let mut out = Previous {
             basis: None,
             problems: Vec::new(),
@@ -123,7 +132,8 @@ impl Previous {
         if let Some(bytes) = blob_at(repo, &tree, PROBLEMS_FILE) {
             out.problems = status::read_problems(&bytes).unwrap_or_default();
         }
-        if let Ok(entry) = tree.get_path(std::path::Path::new(PLACEMENTS_DIR))
+        if with_placements
+            && let Ok(entry) = tree.get_path(std::path::Path::new(PLACEMENTS_DIR))
             && let Ok(dir) = repo.find_tree(entry.id())
         {
             walk_blobs(repo, &dir, PLACEMENTS_DIR, &mut |path, bytes| {
@@ -147,7 +157,9 @@ impl Previous {
 
     /// The revision whose resolution a held EdgePlacement's slice names.
     fn held_from(&self, wds: &str, ep: &str) -> Option<String> {
-        let bytes = self.placements.get(status::placement_path(wds, ep).as_str())?;
+        let bytes = self
+            .placements
+            .get(status::placement_path(wds, ep).as_str())?;
         held_from(bytes)
     }
 
@@ -441,10 +453,7 @@ impl<'r> GitMailboxes<'r> {
 
 /// A mailbox file: its origin's WDS and identity, the object without the origin annotation, and
 /// its bytes; `None` when it is not a gitstellar mailbox file.
-fn parse_entry(
-    repo: &Repository,
-    blob: Oid,
-) -> Option<(String, ObjectId, Arc<Value>, Arc<[u8]>)> {
+fn parse_entry(repo: &Repository, blob: Oid) -> Option<(String, ObjectId, Arc<Value>, Arc<[u8]>)> {
     let bytes: Arc<[u8]> = Arc::from(repo.find_blob(blob).ok()?.content());
     let mut value = crate::model::load::parse_documents("mailbox.yaml", &bytes)
         .ok()?

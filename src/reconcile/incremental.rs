@@ -450,6 +450,16 @@ pub(super) fn may_hold(
             .any(|(_, id)| ids.contains(&id.to_string()))
 }
 
+/// Whether the commit touches something the last pass held: a file of a holding problem, or a
+/// held identity.
+pub(super) fn touches_holds(record: &PassRecord, ids: &BTreeSet<String>, paths: &[String]) -> bool {
+    record.holdings.iter().any(|(problem, holding)| {
+        paths.contains(&problem.file)
+            || ids.contains(&problem.object)
+            || holding.objects.iter().any(|o| ids.contains(&o.object))
+    })
+}
+
 /// Keeps the recorded problems about objects that were not recomputed.
 pub(super) fn kept_problems(record: &PassRecord, ids: &BTreeSet<String>) -> Vec<Problem> {
     record

@@ -209,7 +209,10 @@ fn full_pass(
     problems.dedup();
 
     let mut writer = RefWriter::new(repo, &revision)?;
-    let existing: BTreeSet<String> = writer.refs_under(mailbox::REF_PREFIX)?.into_iter().collect();
+    let existing: BTreeSet<String> = writer
+        .refs_under(mailbox::REF_PREFIX)?
+        .into_iter()
+        .collect();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for name in &existing {
         let wec = name.strip_prefix(mailbox::REF_PREFIX).unwrap_or(name);
@@ -256,14 +259,8 @@ fn full_pass(
         program.to_string(),
         source.root().to_string(),
         revision.clone(),
-        (
-            problems.len(),
-            holds.entries,
-            holds.layout
-                || !holds.frozen.is_empty()
-                || !holds.placements.is_empty()
-                || !holds.by_problem.is_empty(),
-        ),
+        (problems.len(), holds.entries),
+        &holds,
         Sources::of(&snapshot),
         object_problems,
     );
@@ -306,7 +303,7 @@ fn incremental_pass(
         return Ok(None);
     }
     let paths = incremental::changed_paths(repo, source.root(), previous, commit)?;
-    if record.holding || incremental::needs_full_pass(record, &paths) {
+    if record.holding_scopes || incremental::needs_full_pass(record, &paths) {
         tracing::info!("a control input changed: full pass");
         return Ok(None);
     }
@@ -325,10 +322,18 @@ fn incremental_pass(
         tracing::info!("an object came to or left a WEC: full pass");
         return Ok(None);
     };
-    if incremental::may_hold(&snapshot, &resolution, &ids, &paths, &edits.object_problems) {
+    if incremental::may_hold(&snapshot, &resolution, &ids, &paths, &edits.object_problems)
+        || incremental::touches_holds(record, &ids, &paths)
+    {
         tracing::info!("a problem may hold what the commit touched: full pass");
         return Ok(None);
     }
+    // What the last pass held, untouched by this commit, stays held as it was.
+    let holds = crate::plan::hold::Holds {
+        by_problem: record.holdings.iter().cloned().collect(),
+        entries: record.held,
+        ..Default::default()
+    };
     tracing::info!(elapsed = ?started.elapsed(), objects = ids.len(), "recomputed the changed objects");
     let mut object_problems = incremental::kept_problems(record, &ids);
     object_problems.extend(edits.object_problems);
@@ -341,7 +346,7 @@ fn incremental_pass(
         .chain(&object_problems)
         .cloned()
         .collect();
-    let status_tree = status::build(&snapshot, &resolution, &problems)?;
+    let status_tree = status::build_held(&snapshot, &resolution, &problems, &holds)?;
     problems.extend(status_tree.problems.iter().cloned());
     problems.sort();
     problems.dedup();
@@ -366,7 +371,8 @@ fn incremental_pass(
         program.to_string(),
         source.root().to_string(),
         revision.clone(),
-        (problems.len(), 0, false),
+        (problems.len(), holds.entries),
+        &holds,
         sources,
         object_problems,
     );
@@ -376,8 +382,8 @@ fn incremental_pass(
         revision,
         outcomes: finished.outcomes,
         problems: problems.len(),
-        held: 0,
-        holding: Vec::new(),
+        held: holds.entries,
+        holding: crate::plan::hold::describe(&holds),
         kind: PassKind::Incremental {
             from: record.revision.clone(),
             objects: ids.len(),

@@ -32,9 +32,12 @@ pub(crate) struct PassRecord {
     pub problems: usize,
     /// How many mailbox entries the pass held at their last good state.
     pub held: usize,
-    /// Whether the pass held anything (entries, mailboxes, EdgePlacements, recorded identities):
-    /// the next pass must then work the holds out again, which only the full pass does.
-    pub holding: bool,
+    /// Whether the pass held whole mailboxes or EdgePlacements: the next pass must work those
+    /// out again, which only the full pass does.
+    pub holding_scopes: bool,
+    /// What each problem held (as `problems.yaml` says): an incremental pass that touches none of
+    /// it keeps it.
+    pub holdings: Vec<(Problem, crate::plan::hold::Holding)>,
     /// Every managed ref and the commit the pass left it at.
     pub refs: BTreeMap<String, String>,
     /// What the revision's files contributed (see [`super::incremental::Sources`]).
@@ -50,7 +53,8 @@ impl PassRecord {
         program: String,
         root: String,
         revision: String,
-        (problems, held, holding): (usize, usize, bool),
+        (problems, held): (usize, usize),
+        holds: &crate::plan::hold::Holds,
         sources: super::incremental::Sources,
         object_problems: Vec<Problem>,
     ) -> PassRecord {
@@ -61,7 +65,14 @@ impl PassRecord {
             revision,
             problems,
             held,
-            holding,
+            holding_scopes: holds.layout
+                || !holds.frozen.is_empty()
+                || !holds.placements.is_empty(),
+            holdings: holds
+                .by_problem
+                .iter()
+                .map(|(p, h)| (p.clone(), h.clone()))
+                .collect(),
             refs: BTreeMap::new(),
             sources,
             object_problems,
