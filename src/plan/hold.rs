@@ -176,10 +176,15 @@ fn identity(object: &str) -> Option<ObjectId> {
         id.namespace_or_empty(),
         &id.name,
     ]
-    .iter()
-    .any(|p| *p == "?");
+    .contains(&"?");
     (!unknown).then_some(id)
 }
+
+/// (WDS, file) → the identities the file defines.
+pub type FileObjects = BTreeMap<(String, String), BTreeSet<ObjectId>>;
+
+/// (inventory space, file) → the WECs the file defines.
+pub type FileWecs = BTreeMap<(String, String), BTreeSet<String>>;
 
 /// An EdgePlacement as its last good revision resolved it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -200,9 +205,9 @@ pub struct LastGood {
     /// The source revision the previous mailboxes were computed from (`None`: no previous pass).
     pub revision: Option<String>,
     /// (WDS, file) → the identities that file defined then.
-    pub file_objects: BTreeMap<(String, String), BTreeSet<ObjectId>>,
+    pub file_objects: FileObjects,
     /// (inventory space, file) → the WECs that file defined then (SyncTarget or paired Location).
-    pub inventory_wecs: BTreeMap<(String, String), BTreeSet<String>>,
+    pub inventory_wecs: FileWecs,
     /// (WDS, EdgePlacement) → its last good resolution.
     pub placements: BTreeMap<(String, String), HeldPlacement>,
     /// Problems that held something in the last pass, with the revision they held: a problem
@@ -602,14 +607,8 @@ fn namespaces_of(objects: &[PlacedObject]) -> Vec<String> {
 
 /// What a revision's snapshot (and resolution) defined, by file: the identities of each WDS file
 /// and the WECs of each inventory file. What [`LastGood`] is made of.
-pub fn definitions(
-    snapshot: &Snapshot,
-    resolution: &Resolution,
-) -> (
-    BTreeMap<(String, String), BTreeSet<ObjectId>>,
-    BTreeMap<(String, String), BTreeSet<String>>,
-) {
-    let mut files: BTreeMap<(String, String), BTreeSet<ObjectId>> = BTreeMap::new();
+pub fn definitions(snapshot: &Snapshot, resolution: &Resolution) -> (FileObjects, FileWecs) {
+    let mut files = FileObjects::new();
     for wds in &snapshot.workloads {
         for o in &wds.objects {
             files
@@ -618,7 +617,7 @@ pub fn definitions(
                 .insert(o.id.clone());
         }
     }
-    let mut inventory: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut inventory = FileWecs::new();
     for wec in &resolution.wecs {
         let Some(inv) = snapshot.inventories.get(wec.inventory) else {
             continue;

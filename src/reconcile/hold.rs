@@ -326,8 +326,11 @@ struct GitMailboxes<'r> {
     /// WEC → (group, version, namespace, name) → resource, from its SyncerConfig.
     resources: RefCell<HashMap<String, Arc<Resources>>>,
     /// Parsed files by blob id (WECs share most of them).
-    parsed: RefCell<HashMap<Oid, Option<(String, ObjectId, Arc<Value>, Arc<[u8]>)>>>,
+    parsed: RefCell<HashMap<Oid, Option<Parsed>>>,
 }
+
+/// A parsed mailbox file: its origin's WDS and identity, the object, the bytes.
+type Parsed = (String, ObjectId, Arc<Value>, Arc<[u8]>);
 
 /// A SyncerConfig's resources by (group, version, namespace, name), and its upsync rules.
 #[derive(Default)]
@@ -453,7 +456,7 @@ impl<'r> GitMailboxes<'r> {
 
 /// A mailbox file: its origin's WDS and identity, the object without the origin annotation, and
 /// its bytes; `None` when it is not a gitstellar mailbox file.
-fn parse_entry(repo: &Repository, blob: Oid) -> Option<(String, ObjectId, Arc<Value>, Arc<[u8]>)> {
+fn parse_entry(repo: &Repository, blob: Oid) -> Option<Parsed> {
     let bytes: Arc<[u8]> = Arc::from(repo.find_blob(blob).ok()?.content());
     let mut value = crate::model::load::parse_documents("mailbox.yaml", &bytes)
         .ok()?

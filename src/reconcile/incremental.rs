@@ -556,7 +556,8 @@ mod tests {
             String::new(),
             String::new(),
             String::new(),
-            0,
+            (0, 0),
+            &crate::plan::hold::Holds::default(),
             sources.clone(),
             Vec::new(),
         );
