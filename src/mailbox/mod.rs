@@ -199,7 +199,7 @@ fn render_all(plan: &Plan) -> Result<HashMap<usize, Rendered>, MailboxError> {
                     part.iter()
                         .map(|p| {
                             let key = Arc::as_ptr(&p.object) as usize;
-                            match &p.held.file {
+                            match p.held.file() {
                                 // A held entry stays exactly as the last good pass wrote it.
                                 Some(file) => Ok((key, held_rendering(file, p))),
                                 None => render_object(&p.object, &p.id, &p.resource, &p.wds)

@@ -26,19 +26,54 @@ pub const HELD_ANNOTATION: &str = "gitstellar.io/held";
 /// resolution of it is held (its last good revision).
 pub const HELD_FROM_ANNOTATION: &str = "gitstellar.io/held-from";
 
-/// How a placed object is marked when it is held (empty when it is not).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HeldMark {
-    /// Whether the entry is the last good state, kept because of a problem.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub held: bool,
+/// How a placed object is marked when it is held (empty when it is not): one pointer, since
+/// every placed object of a fleet carries one. Serialized (flattened into the object's entry) as
+/// `"held": true` and `"heldReason"` when held, as nothing otherwise.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeldMark(Option<Arc<Held>>);
+
+/// Why an entry is held, and its last good mailbox file when it is copied from there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
     /// The problem that holds it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub held_reason: Option<Arc<str>>,
-    /// The mailbox file exactly as the last good pass wrote it.
-    #[serde(skip)]
+    pub reason: Arc<str>,
+    /// The mailbox file exactly as the last good pass wrote it (`None`: rendered from git as
+    /// usual, for an object placed by a held EdgePlacement).
     pub file: Option<Arc<[u8]>>,
+}
+
+impl HeldMark {
+    /// A held entry.
+    pub fn new(reason: Arc<str>, file: Option<Arc<[u8]>>) -> HeldMark {
+        HeldMark(Some(Arc::new(Held { reason, file })))
+    }
+
+    /// Whether the entry is held.
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The problem that holds it.
+    pub fn reason(&self) -> Option<&str> {
+        self.0.as_ref().map(|h| &*h.reason)
+    }
+
+    /// The last good mailbox file, when the entry is copied from there.
+    pub fn file(&self) -> Option<&Arc<[u8]>> {
+        self.0.as_ref().and_then(|h| h.file.as_ref())
+    }
+}
+
+impl Serialize for HeldMark {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(held) = &self.0 {
+            map.serialize_entry("held", &true)?;
+            map.serialize_entry("heldReason", &*held.reason)?;
+        }
+        map.end()
+    }
 }
 
 /// How an EdgePlacement's summary is marked when its resolution is held.
@@ -525,9 +560,8 @@ pub fn hold_entries(
                     .iter()
                     .filter_map(|ep| holds.placements.get(&(o.wds.to_string(), ep.clone())))
                     .collect();
-                if !o.held.held && !marks.is_empty() && marks.len() == o.placements.len() {
-                    o.held.held = true;
-                    o.held.held_reason = Some(Arc::from(marks[0].reason.as_str()));
+                if !o.held.is_held() && !marks.is_empty() && marks.len() == o.placements.len() {
+                    o.held = HeldMark::new(Arc::from(marks[0].reason.as_str()), None);
                     holds.entries += 1;
                 }
             }
@@ -568,11 +602,7 @@ fn held_object(entry: PreviousEntry, reason: &Arc<str>) -> PlacedObject {
         id: Arc::new(entry.id),
         resource: Arc::from(entry.resource.as_str()),
         object: entry.object,
-        held: HeldMark {
-            held: true,
-            held_reason: Some(reason.clone()),
-            file: Some(entry.file),
-        },
+        held: HeldMark::new(reason.clone(), Some(entry.file)),
     }
 }
 

@@ -99,7 +99,7 @@ pub fn table(plan: &Plan) -> String {
             if o.want_singleton_reported_state {
                 flags.push("singleton");
             }
-            if o.held.held {
+            if o.held.is_held() {
                 flags.push("held");
             }
             let flags = if flags.is_empty() {
@@ -112,13 +112,13 @@ pub fn table(plan: &Plan) -> String {
                 "    {}  from {} via {}{flags}",
                 o.id,
                 o.wds,
-                if o.placements.is_empty() && o.held.held {
+                if o.placements.is_empty() && o.held.is_held() {
                     "the last pass".to_string()
                 } else {
                     o.placements.join(", ")
                 }
             );
-            if let Some(reason) = &o.held.held_reason {
+            if let Some(reason) = o.held.reason() {
                 let _ = writeln!(out, "      held: {reason}");
             }
         }
@@ -126,7 +126,7 @@ pub fn table(plan: &Plan) -> String {
     let held: usize = plan
         .destinations
         .values()
-        .map(|d| d.objects.iter().filter(|o| o.held.held).count())
+        .map(|d| d.objects.iter().filter(|o| o.held.is_held()).count())
         .sum();
     if held > 0 {
         let _ = writeln!(
