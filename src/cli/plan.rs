@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use super::{Outcome, OutputFormat, SourceArgs};
 use crate::placement;
-use crate::plan::{self, render};
+use crate::plan::render;
 use crate::repo::SourceRepo;
 
 /// Arguments of `gitstellar plan`.
@@ -34,7 +34,9 @@ pub(super) fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     if let Some(object) = &args.explain {
         return explain(&snapshot, object, args.output);
     }
-    let plan = plan::compute(&snapshot);
+    // What a pass would hold, against the mailboxes the last pass wrote (design §9.16).
+    let held = crate::reconcile::hold::plan_held(&repo, snapshot)?;
+    let (plan, snapshot) = (held.plan, held.snapshot);
     match args.output {
         OutputFormat::Json => {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());

@@ -190,6 +190,7 @@ fn to_json(
         })
         .collect();
     summary.insert("problems".into(), json!(report.problems));
+    summary.insert("held".into(), json!(report.held));
     let (kind, incremental) = match &report.kind {
         PassKind::AlreadyDone => ("alreadyDone", Value::Null),
         PassKind::Full => ("full", Value::Null),
@@ -203,6 +204,7 @@ fn to_json(
         "kind": kind,
         "refs": refs,
         "summary": summary,
+        "holding": report.holding,
     });
     if !incremental.is_null() {
         let key = if kind == "stale" { "stale" } else { "incremental" };
@@ -382,15 +384,19 @@ fn render(report: &Report) -> String {
             from.get(..12).unwrap_or(from)
         ));
     }
+    for line in &report.holding {
+        out.push_str(&format!("held: {line}\n"));
+    }
     out.push_str(&format!(
-        "reconciled {}: {updated} updated, {deleted} deleted, {unchanged} unchanged{}, {} problems\n",
+        "reconciled {}: {updated} updated, {deleted} deleted, {unchanged} unchanged{}, {} problems, {} held\n",
         report.revision,
         if superseded > 0 {
             format!(", {superseded} superseded")
         } else {
             String::new()
         },
-        report.problems
+        report.problems,
+        report.held
     ));
     out
 }

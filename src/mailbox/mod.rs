@@ -199,7 +199,12 @@ fn render_all(plan: &Plan) -> Result<HashMap<usize, Rendered>, MailboxError> {
                     part.iter()
                         .map(|p| {
                             let key = Arc::as_ptr(&p.object) as usize;
-                            render_object(&p.object, &p.id, &p.resource, &p.wds).map(|r| (key, r))
+                            match p.held.file() {
+                                // A held entry stays exactly as the last good pass wrote it.
+                                Some(file) => Ok((key, held_rendering(file, p))),
+                                None => render_object(&p.object, &p.id, &p.resource, &p.wds)
+                                    .map(|r| (key, r)),
+                            }
                         })
                         .collect::<Part>()
                 })
@@ -287,6 +292,23 @@ fn render_object(
         version,
         config_id: 0,
     })
+}
+
+/// A held entry's rendering: its last good file, unchanged.
+fn held_rendering(file: &Arc<[u8]>, placed: &PlacedObject) -> Rendered {
+    let version = placed
+        .object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
+        .unwrap_or_default();
+    Rendered {
+        yaml: file.clone(),
+        path: id_is_path_safe(&placed.id).then(|| Arc::from(object_path(&placed.id))),
+        resource: placed.resource.to_string(),
+        version,
+        config_id: 0,
+    }
 }
 
 /// KubeStellar's `SyncerConfig` for one WEC, computed from what its mailbox holds: namespaced
@@ -563,6 +585,7 @@ mod tests {
             id: Arc::new(ObjectId::new(group, kind, ns, name)),
             resource: format!("{}s", kind.to_lowercase()).into(),
             object: Arc::new(value),
+            held: Default::default(),
         }
     }
 

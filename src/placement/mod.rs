@@ -64,6 +64,12 @@ pub struct Resolution {
     pub placements: Vec<ResolvedPlacement>,
     /// Problems found while resolving (bad selectors, pairing).
     pub problems: Vec<Problem>,
+    /// EdgePlacements (indices into `placements`) with an invalid selector, each with its first
+    /// problem: what a problem holds (design §9.16).
+    pub invalid_placements: BTreeMap<usize, Problem>,
+    /// Locations (inventory index, Location index) whose `instanceSelector` is invalid, each with
+    /// its problem.
+    pub invalid_locations: BTreeMap<(usize, usize), Problem>,
 }
 
 impl Resolution {
@@ -79,8 +85,10 @@ impl Resolution {
 /// Resolves every EdgePlacement of the snapshot.
 pub fn resolve(snapshot: &Snapshot) -> Resolution {
     let mut problems = Vec::new();
-    let inventory = r#where::Inventory::new(snapshot, &mut problems);
+    let mut invalid_locations = BTreeMap::new();
+    let inventory = r#where::Inventory::new(snapshot, &mut problems, &mut invalid_locations);
     let mut placements = Vec::new();
+    let mut invalid_placements = BTreeMap::new();
     for (w, wds) in snapshot.workloads.iter().enumerate() {
         let what = what::WhatIndex::new(wds);
         for (e, ep) in wds.edge_placements.iter().enumerate() {
@@ -89,9 +97,14 @@ pub fn resolve(snapshot: &Snapshot) -> Resolution {
                 file: &ep.file,
                 ep: &ep.meta.name,
             };
+            let before = problems.len();
             let (destinations, matching_location_count) =
                 inventory.destinations(&ep.spec.location_selectors, &ctx, &mut problems);
             let (objects, implicit) = what.select(&ep.spec, &ctx, &mut problems);
+            // Every problem found here is an invalid selector (they never fail otherwise).
+            if let Some(p) = problems.get(before) {
+                invalid_placements.insert(placements.len(), p.clone());
+            }
             let mut upsync = ep.spec.upsync.clone();
             upsync.sort();
             upsync.dedup();
@@ -110,6 +123,8 @@ pub fn resolve(snapshot: &Snapshot) -> Resolution {
         wecs: inventory.into_wecs(),
         placements,
         problems,
+        invalid_placements,
+        invalid_locations,
     }
 }
 

@@ -19,7 +19,11 @@ pub(super) struct Inventory<'a> {
 
 impl<'a> Inventory<'a> {
     /// Pairs every Location with the SyncTargets its `instanceSelector` matches (same space only).
-    pub(super) fn new(snapshot: &'a Snapshot, problems: &mut Vec<Problem>) -> Inventory<'a> {
+    pub(super) fn new(
+        snapshot: &'a Snapshot,
+        problems: &mut Vec<Problem>,
+        invalid: &mut BTreeMap<(usize, usize), Problem>,
+    ) -> Inventory<'a> {
         // (WEC name, inventory index, SyncTarget index) for every SyncTarget, first by name.
         let mut targets: Vec<(&str, usize, usize)> = Vec::new();
         for (i, inv) in snapshot.inventories.iter().enumerate() {
@@ -88,8 +92,9 @@ impl<'a> Inventory<'a> {
                     Some(sel) => match Selector::compile(sel) {
                         Ok(sel) => sel,
                         Err(e) => {
-                            problems
-                                .push(problem(format!("spec.instanceSelector is invalid: {e}")));
+                            let p = problem(format!("spec.instanceSelector is invalid: {e}"));
+                            invalid.insert((i, l), p.clone());
+                            problems.push(p);
                             locations.push(unpaired);
                             continue;
                         }

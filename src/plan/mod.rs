@@ -4,6 +4,7 @@
 //!
 //! The plan is also what `gitstellar plan` prints ([`render`]) and what the mailbox stage writes.
 
+pub mod hold;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -47,6 +48,9 @@ pub struct PlacementSummary {
     pub matching_location_count: usize,
     /// The objects its *what* selected (implicit CRDs included), as `group/Kind/namespace/name`.
     pub objects: Vec<String>,
+    /// Set when a problem holds it as its last good revision resolved it (design §9.16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<hold::HeldPlacementMark>,
 }
 
 /// A destination as `plan -o json` names it.
@@ -97,6 +101,9 @@ pub struct PlacedObject {
     pub resource: Arc<str>,
     /// The object as delivered: customized, server-set fields removed, `edge.kubestellar.io/projected` set.
     pub object: Arc<Value>,
+    /// Set when the entry is the last good state, held because of a problem (design §9.16).
+    #[serde(flatten)]
+    pub held: hold::HeldMark,
 }
 
 /// Evaluates one revision.
@@ -306,6 +313,7 @@ fn finish(
                     .iter()
                     .map(|&o| wds.objects[o].id.to_string())
                     .collect(),
+                held: None,
             }
         })
         .collect();
@@ -506,6 +514,7 @@ fn place_object(
                 id: id.clone(),
                 resource: resource.clone(),
                 object: value,
+                held: hold::HeldMark::default(),
             },
         ));
     }

@@ -59,9 +59,17 @@ pub fn table(plan: &Plan) -> String {
             .iter()
             .map(|d| d.sync_target.as_str())
             .collect();
+        let held = match &p.held {
+            Some(mark) => format!(
+                " [held as {} resolved it: {}]",
+                mark.revision.get(..12).unwrap_or(&mark.revision),
+                mark.reason
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  {:width$}  {} object(s) → {}",
+            "  {:width$}  {} object(s) → {}{held}",
             format!("{}/{}", p.wds, p.name),
             p.objects.len(),
             if dests.is_empty() {
@@ -91,6 +99,9 @@ pub fn table(plan: &Plan) -> String {
             if o.want_singleton_reported_state {
                 flags.push("singleton");
             }
+            if o.held.is_held() {
+                flags.push("held");
+            }
             let flags = if flags.is_empty() {
                 String::new()
             } else {
@@ -101,9 +112,27 @@ pub fn table(plan: &Plan) -> String {
                 "    {}  from {} via {}{flags}",
                 o.id,
                 o.wds,
-                o.placements.join(", ")
+                if o.placements.is_empty() && o.held.is_held() {
+                    "the last pass".to_string()
+                } else {
+                    o.placements.join(", ")
+                }
             );
+            if let Some(reason) = o.held.reason() {
+                let _ = writeln!(out, "      held: {reason}");
+            }
         }
+    }
+    let held: usize = plan
+        .destinations
+        .values()
+        .map(|d| d.objects.iter().filter(|o| o.held.is_held()).count())
+        .sum();
+    if held > 0 {
+        let _ = writeln!(
+            out,
+            "\nHeld: {held} (kept as the last pass left them until git fixes or removes what a problem names)"
+        );
     }
     let _ = writeln!(out, "\nProblems: {}", plan.problems.len());
     for p in &plan.problems {

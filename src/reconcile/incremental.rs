@@ -429,6 +429,37 @@ fn api_version(yaml: &[u8]) -> Option<String> {
     serde_saphyr::from_str::<Head>(text).ok()?.api_version
 }
 
+/// Whether a problem could hold something this commit touched (design §9.16): the full pass then
+/// works out the holds. A problem the commit did not touch holds nothing new when the last pass
+/// held nothing: its last good state is the one the last pass already had.
+pub(super) fn may_hold(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    ids: &BTreeSet<String>,
+    paths: &[String],
+    object_problems: &[Problem],
+) -> bool {
+    let mut requests = crate::plan::hold::Requests::of(snapshot, resolution);
+    requests.add_object_problems(object_problems);
+    requests.layout.is_some()
+        || !requests.inventory_files.is_empty()
+        || requests.files.keys().any(|(_, file)| paths.contains(file))
+        || requests
+            .objects
+            .keys()
+            .any(|(_, id)| ids.contains(&id.to_string()))
+}
+
+/// Whether the commit touches something the last pass held: a file of a holding problem, or a
+/// held identity.
+pub(super) fn touches_holds(record: &PassRecord, ids: &BTreeSet<String>, paths: &[String]) -> bool {
+    record.holdings.iter().any(|(problem, holding)| {
+        paths.contains(&problem.file)
+            || ids.contains(&problem.object)
+            || holding.objects.iter().any(|o| ids.contains(&o.object))
+    })
+}
+
 /// Keeps the recorded problems about objects that were not recomputed.
 pub(super) fn kept_problems(record: &PassRecord, ids: &BTreeSet<String>) -> Vec<Problem> {
     record
@@ -525,7 +556,8 @@ mod tests {
             String::new(),
             String::new(),
             String::new(),
-            0,
+            (0, 0),
+            &crate::plan::hold::Holds::default(),
             sources.clone(),
             Vec::new(),
         );

@@ -8,6 +8,7 @@
 //! mailbox trees are edited. Everything else takes the full pass, which recomputes and re-hashes
 //! every WEC's tree (writing only what is new). Both leave the same trees.
 
+pub mod hold;
 mod incremental;
 mod record;
 
@@ -18,7 +19,6 @@ use git2::Oid;
 use crate::mailbox::{self, MailboxError};
 use crate::model::Problem;
 use crate::placement;
-use crate::plan;
 use crate::repo::RepoError;
 use crate::repo::SourceRepo;
 use crate::repo::write::{self, RefOutcome, RefWriter, WriteError};
@@ -90,6 +90,10 @@ pub struct Report {
     pub outcomes: Vec<(String, RefOutcome)>,
     /// How many problems the revision has (listed in the status branch's `problems.yaml`).
     pub problems: usize,
+    /// How many (object, WEC) mailbox entries are held at their last good state (design §9.16).
+    pub held: usize,
+    /// What each problem holds, one line per problem (empty when nothing is held).
+    pub holding: Vec<String>,
     /// How the pass was computed.
     pub kind: PassKind,
 }
@@ -147,6 +151,8 @@ pub fn reconcile(
                     revision,
                     outcomes,
                     problems: record.problems,
+                    held: record.held,
+                    holding: Vec::new(),
                     kind: PassKind::AlreadyDone,
                 },
                 Leftovers(Vec::new()),
@@ -172,9 +178,16 @@ fn full_pass(
     let revision = commit.to_string();
     let snapshot = source.snapshot(commit)?;
     tracing::info!(elapsed = ?started.elapsed(), "read the revision");
-    let resolution = placement::resolve(&snapshot);
-    let plan = plan::compute_resolved(&snapshot, &resolution);
-    tracing::info!(elapsed = ?started.elapsed(), "computed the plan");
+    // What the revision's problems touch is held at the last good state (design §9.16).
+    let hold::Held {
+        snapshot,
+        resolution,
+        plan,
+        holds,
+        requests: _,
+        previous_placements,
+    } = hold::plan_held(source, snapshot)?;
+    tracing::info!(elapsed = ?started.elapsed(), held = holds.entries, "computed the plan");
     let mailboxes = mailbox::build(&plan)?;
     tracing::info!(elapsed = ?started.elapsed(), "rendered the mailboxes");
     // Problems about single objects, kept for the next incremental pass.
@@ -192,26 +205,60 @@ fn full_pass(
         .collect();
     let mut problems: Vec<Problem> = plan.problems.clone();
     problems.extend(mailboxes.problems.iter().cloned());
-    let status_tree = status::build(&snapshot, &resolution, &problems)?;
+    let mut status_tree = status::build_held(&snapshot, &resolution, &problems, &holds)?;
+    if holds.layout {
+        // Nothing can be placed: the slices stay as the last good pass wrote them.
+        status_tree
+            .files
+            .retain(|path, _| !path.starts_with(&format!("{}/", status::PLACEMENTS_DIR)));
+        status_tree.files.extend(previous_placements);
+    }
     problems.extend(status_tree.problems.iter().cloned());
     problems.sort();
     problems.dedup();
 
     let mut writer = RefWriter::for_pass(repo, &revision, source.tracked_tip())?;
-    for (wec, files) in &mailboxes.wecs {
-        let name = wec.clone();
-        writer.update(&mailbox::ref_name(wec), files, move |changes| {
-            mailbox::commit_subject(&name, changes)
-        })?;
-    }
-    let wanted: BTreeSet<String> = mailboxes
-        .wecs
-        .keys()
-        .map(|w| mailbox::ref_name(w))
+    let existing: BTreeSet<String> = writer
+        .refs_under(mailbox::REF_PREFIX)?
+        .into_iter()
         .collect();
-    for name in writer.refs_under(mailbox::REF_PREFIX)? {
-        if !wanted.contains(&name) {
-            writer.delete(&name)?;
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for name in &existing {
+        let wec = name.strip_prefix(mailbox::REF_PREFIX).unwrap_or(name);
+        if (holds.layout || holds.frozen.contains(wec))
+            && let Some(tip) = writer.tip(name)?
+        {
+            // Held as a whole: the ref stays where it is.
+            let tree = repo
+                .find_commit(tip)
+                .map_err(|source| ReconcileError::Git {
+                    what: format!("reading {name}"),
+                    source,
+                })?
+                .tree_id();
+            let wec = wec.to_string();
+            writer.set_tree(name, tree, move |changes| {
+                mailbox::commit_subject(&wec, changes)
+            })?;
+            wanted.insert(name.clone());
+        }
+    }
+    if !holds.layout {
+        for (wec, files) in &mailboxes.wecs {
+            let name = mailbox::ref_name(wec);
+            if wanted.contains(&name) {
+                continue;
+            }
+            let wec = wec.clone();
+            writer.update(&name, files, move |changes| {
+                mailbox::commit_subject(&wec, changes)
+            })?;
+            wanted.insert(name);
+        }
+        for name in &existing {
+            if !wanted.contains(name) {
+                writer.delete(name)?;
+            }
         }
     }
     writer.update(status::REF, &status_tree.files, status::commit_subject)?;
@@ -221,7 +268,8 @@ fn full_pass(
         program.to_string(),
         source.root().to_string(),
         revision.clone(),
-        problems.len(),
+        (problems.len(), holds.entries),
+        &holds,
         Sources::of(&snapshot),
         object_problems,
     );
@@ -239,6 +287,8 @@ fn full_pass(
             revision,
             outcomes: finished.outcomes,
             problems: problems.len(),
+            held: holds.entries,
+            holding: crate::plan::hold::describe(&holds),
             kind: PassKind::Full,
         },
         leftovers,
@@ -262,7 +312,7 @@ fn incremental_pass(
         return Ok(None);
     }
     let paths = incremental::changed_paths(repo, source.root(), previous, commit)?;
-    if incremental::needs_full_pass(record, &paths) {
+    if record.holding_scopes || incremental::needs_full_pass(record, &paths) {
         tracing::info!("a control input changed: full pass");
         return Ok(None);
     }
@@ -281,6 +331,18 @@ fn incremental_pass(
         tracing::info!("an object came to or left a WEC: full pass");
         return Ok(None);
     };
+    if incremental::may_hold(&snapshot, &resolution, &ids, &paths, &edits.object_problems)
+        || incremental::touches_holds(record, &ids, &paths)
+    {
+        tracing::info!("a problem may hold what the commit touched: full pass");
+        return Ok(None);
+    }
+    // What the last pass held, untouched by this commit, stays held as it was.
+    let holds = crate::plan::hold::Holds {
+        by_problem: record.holdings.iter().cloned().collect(),
+        entries: record.held,
+        ..Default::default()
+    };
     tracing::info!(elapsed = ?started.elapsed(), objects = ids.len(), "recomputed the changed objects");
     let mut object_problems = incremental::kept_problems(record, &ids);
     object_problems.extend(edits.object_problems);
@@ -293,7 +355,7 @@ fn incremental_pass(
         .chain(&object_problems)
         .cloned()
         .collect();
-    let status_tree = status::build(&snapshot, &resolution, &problems)?;
+    let status_tree = status::build_held(&snapshot, &resolution, &problems, &holds)?;
     problems.extend(status_tree.problems.iter().cloned());
     problems.sort();
     problems.dedup();
@@ -318,7 +380,8 @@ fn incremental_pass(
         program.to_string(),
         source.root().to_string(),
         revision.clone(),
-        problems.len(),
+        (problems.len(), holds.entries),
+        &holds,
         sources,
         object_problems,
     );
@@ -328,6 +391,8 @@ fn incremental_pass(
         revision,
         outcomes: finished.outcomes,
         problems: problems.len(),
+        held: holds.entries,
+        holding: crate::plan::hold::describe(&holds),
         kind: PassKind::Incremental {
             from: record.revision.clone(),
             objects: ids.len(),
@@ -383,6 +448,8 @@ fn stale_pass(source: &SourceRepo, commit: Oid) -> Result<Option<Report>, Reconc
         revision: commit.to_string(),
         outcomes: Vec::new(),
         problems: 0,
+        held: 0,
+        holding: Vec::new(),
         kind: PassKind::Stale {
             newer: newer.to_string(),
         },

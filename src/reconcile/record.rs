@@ -15,7 +15,7 @@ use crate::repo::write::{self, WriteError};
 const PATH: &str = "gitstellar/last-pass";
 
 /// The version of the record's format; a record of another format is ignored.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// One complete pass: its input, its output refs, and what an incremental pass reuses.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -30,6 +30,14 @@ pub(crate) struct PassRecord {
     pub revision: String,
     /// How many problems the pass found.
     pub problems: usize,
+    /// How many mailbox entries the pass held at their last good state.
+    pub held: usize,
+    /// Whether the pass held whole mailboxes or EdgePlacements: the next pass must work those
+    /// out again, which only the full pass does.
+    pub holding_scopes: bool,
+    /// What each problem held (as `problems.yaml` says): an incremental pass that touches none of
+    /// it keeps it.
+    pub holdings: Vec<(Problem, crate::plan::hold::Holding)>,
     /// Every managed ref and the commit the pass left it at.
     pub refs: BTreeMap<String, String>,
     /// What the revision's files contributed (see [`super::incremental::Sources`]).
@@ -45,7 +53,8 @@ impl PassRecord {
         program: String,
         root: String,
         revision: String,
-        problems: usize,
+        (problems, held): (usize, usize),
+        holds: &crate::plan::hold::Holds,
         sources: super::incremental::Sources,
         object_problems: Vec<Problem>,
     ) -> PassRecord {
@@ -55,6 +64,15 @@ impl PassRecord {
             root,
             revision,
             problems,
+            held,
+            holding_scopes: holds.layout
+                || !holds.frozen.is_empty()
+                || !holds.placements.is_empty(),
+            holdings: holds
+                .by_problem
+                .iter()
+                .map(|(p, h)| (p.clone(), h.clone()))
+                .collect(),
             refs: BTreeMap::new(),
             sources,
             object_problems,

@@ -6,20 +6,25 @@
 //! - `placements/<wds>/<edgeplacement>.yaml`: each EdgePlacement's `SinglePlacementSlice` (spec §5:
 //!   same name as the EdgePlacement, an owner reference to it, `destinations` of
 //!   `{cluster, locationName, syncTargetName, syncTargetUID}`, sorted);
-//! - `problems.yaml`: every problem as `{space, file, object, message}` (`[]` when none).
+//! - `problems.yaml`: every problem as `{space, file, object, message}` (`[]` when none), with
+//!   `holds` when the problem holds something at its last good state (design §9.16): the source
+//!   revision held, the identities and WECs, whole mailboxes, or an EdgePlacement; a held
+//!   EdgePlacement's SinglePlacementSlice carries the annotations `gitstellar.io/held` (why) and
+//!   `gitstellar.io/held-from` (the revision whose resolution is used).
 //!
 //! Later parts add `reported/`, `upsynced/`, `wds/` and `summaries/` beside these. Pure: no I/O.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{
     EDGE_API_VERSION, EdgePlacement, Problem, SinglePlacement, SinglePlacementSlice, Snapshot,
     WorkloadSpace,
 };
 use crate::placement::Resolution;
+use crate::plan::hold::{HELD_ANNOTATION, HELD_FROM_ANNOTATION, Holding, Holds};
 use crate::repo::write::{Changes, Files, valid_component};
 
 /// The status branch.
@@ -58,12 +63,41 @@ pub fn placement_path(wds: &str, edge_placement: &str) -> String {
     format!("{PLACEMENTS_DIR}/{wds}/{edge_placement}.yaml")
 }
 
+/// One entry of `problems.yaml`: the problem, and what it holds at its last good state (design
+/// §9.16), if anything.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProblemEntry {
+    /// The problem.
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// What it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds: Option<Holding>,
+}
+
+/// Reads `problems.yaml` back; `None` when it is not a list of problems.
+pub fn read_problems(bytes: &[u8]) -> Option<Vec<ProblemEntry>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    serde_saphyr::from_str(text).ok()
+}
+
 /// Renders the status tree. `problems` are the pass's problems so far; the result's `problems`
 /// adds those found here, and `problems.yaml` lists them all, sorted.
 pub fn build(
     snapshot: &Snapshot,
     resolution: &Resolution,
     problems: &[Problem],
+) -> Result<StatusTree, StatusError> {
+    build_held(snapshot, resolution, problems, &Holds::default())
+}
+
+/// [`build`], with what the pass holds: `problems.yaml` entries say what they hold, and a held
+/// EdgePlacement's SinglePlacementSlice says why and from which revision.
+pub fn build_held(
+    snapshot: &Snapshot,
+    resolution: &Resolution,
+    problems: &[Problem],
+    holds: &Holds,
 ) -> Result<StatusTree, StatusError> {
     let mut out = StatusTree::default();
     let mut slices: BTreeMap<String, SinglePlacementSlice> = BTreeMap::new();
@@ -94,10 +128,21 @@ pub fn build(
             .collect();
         destinations.sort();
         destinations.dedup();
-        slices.insert(
-            placement_path(&wds.name, &ep.meta.name),
-            single_placement_slice(wds, ep, destinations),
-        );
+        let mut slice = single_placement_slice(wds, ep, destinations);
+        if let Some(mark) = holds
+            .placements
+            .get(&(wds.name.clone(), ep.meta.name.clone()))
+            && let Some(meta) = slice.metadata.as_object_mut()
+        {
+            meta.insert(
+                "annotations".into(),
+                serde_json::json!({
+                    HELD_ANNOTATION: mark.reason,
+                    HELD_FROM_ANNOTATION: mark.revision,
+                }),
+            );
+        }
+        slices.insert(placement_path(&wds.name, &ep.meta.name), slice);
     }
     for (path, slice) in slices {
         let yaml = to_yaml(&slice, &path)?;
@@ -107,6 +152,13 @@ pub fn build(
     let mut all: Vec<Problem> = problems.iter().chain(&out.problems).cloned().collect();
     all.sort();
     all.dedup();
+    let all: Vec<ProblemEntry> = all
+        .into_iter()
+        .map(|problem| ProblemEntry {
+            holds: holds.by_problem.get(&problem).cloned(),
+            problem,
+        })
+        .collect();
     let yaml = to_yaml(&all, PROBLEMS_FILE)?;
     out.files
         .insert(Arc::from(PROBLEMS_FILE), Arc::from(yaml.into_bytes()));
