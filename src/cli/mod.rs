@@ -114,6 +114,10 @@ impl SyncPass {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for r in &self.reports {
+            if let Some(b) = r.busy.as_deref().filter(|_| r.error.is_none()) {
+                out.push_str(&format!("busy {}: {b}\n", r.wec));
+                continue;
+            }
             match &r.error {
                 Some(e) => out.push_str(&format!("unreachable {}: {e}\n", r.wec)),
                 None => {

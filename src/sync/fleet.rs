@@ -101,9 +101,7 @@ impl ClusterAccess {
         let config = kube::Config::from_custom_kubeconfig((**kubeconfig).clone(), &options)
             .await
             .map_err(|e| ClusterError::Config(e.to_string()))?;
-        let client =
-            kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
-        Ok(KubeCluster::new(client))
+        KubeCluster::from_config(config, super::cluster::RequestPolicy::default())
     }
 }
 
@@ -241,6 +239,7 @@ async fn sync_with_retries(
                 wec: mailbox.wec.clone(),
                 mailbox_commit: mailbox.commit.clone(),
                 error: Some(e.to_string()),
+                busy: None,
                 objects: Vec::new(),
             };
         }

@@ -73,6 +73,7 @@ async fn serve(args: WecsimArgs) -> Result<(), WecsimError> {
             latency_ms: args.latency_ms,
             error_rate: args.error_rate,
             down: false,
+            down_after_writes: None,
         },
     })
     .await?;
@@ -83,6 +84,7 @@ async fn serve(args: WecsimArgs) -> Result<(), WecsimError> {
                 down: true,
                 latency_ms: args.latency_ms,
                 error_rate: args.error_rate,
+                down_after_writes: None,
             },
         )?;
     }
