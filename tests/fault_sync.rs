@@ -99,11 +99,13 @@ async fn all_marked(client: &kube::Client) -> BTreeSet<String> {
                 .await
                 .unwrap();
             for item in list.items {
+                // Children go with their parents; a terminating Namespace is on its way out.
                 if item
                     .metadata
                     .owner_references
                     .as_ref()
                     .is_some_and(|o| !o.is_empty())
+                    || item.metadata.deletion_timestamp.is_some()
                 {
                     continue;
                 }
@@ -121,6 +123,18 @@ fn clean(report: &SyncReport) -> bool {
     report.is_clean()
 }
 
+/// Syncs, waiting out a lock left by a sync whose release did not reach the WEC.
+async fn sync_when_free(c: &KubeCluster, mailbox: &Mailbox, options: &SyncOptions) -> SyncReport {
+    for _ in 0..5 {
+        let r = sync(c, mailbox, options).await;
+        if r.busy.is_none() {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    sync(c, mailbox, options).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wec_that_goes_down_right_after_accepting_a_write_leaves_nothing_unrecorded() {
     let sim = start(&["a"]).await;
@@ -131,7 +145,7 @@ async fn a_wec_that_goes_down_right_after_accepting_a_write_leaves_nothing_unrec
     // three deletions, the record after, the release. Stop after each of them in turn.
     for writes in 1..=15 {
         let before = mailbox(0..6);
-        let r = sync(&c, &before, &options).await;
+        let r = sync_when_free(&c, &before, &options).await;
         assert!(clean(&r), "{writes}: {r:?}");
         let during = mailbox(3..12);
         sim.set_faults(
@@ -157,7 +171,7 @@ async fn a_wec_that_goes_down_right_after_accepting_a_write_leaves_nothing_unrec
         }
         // The objects leave git; one clean pass.
         let after = mailbox(0..2);
-        let r = sync(&c, &after, &options).await;
+        let r = sync_when_free(&c, &after, &options).await;
         assert!(clean(&r), "{writes}: {r:?}");
         assert_eq!(
             all_marked(c.client()).await,
@@ -165,6 +179,7 @@ async fn a_wec_that_goes_down_right_after_accepting_a_write_leaves_nothing_unrec
             "down after {writes} writes"
         );
     }
+    eprintln!("down-after-writes test: {cut_mid_apply} syncs cut between two applies");
     assert!(
         cut_mid_apply >= 3,
         "only {cut_mid_apply} syncs were cut between two applies"
@@ -318,9 +333,14 @@ async fn the_record_splits_over_configmaps_and_an_old_record_still_reads() {
     api.delete("gitstellar-inventory-gitstellar", &Default::default())
         .await
         .unwrap();
-    api.create(&Default::default(), &serde_json::from_value(old).unwrap())
-        .await
-        .unwrap();
+    // As an earlier version wrote it: server-side apply by gitstellar's field manager.
+    api.patch(
+        "gitstellar-inventory-gitstellar",
+        &kube::api::PatchParams::apply("gitstellar").force(),
+        &kube::api::Patch::Apply(&old),
+    )
+    .await
+    .unwrap();
     let r = sync(&c, &mailbox(0..1), &options).await;
     assert!(r.is_clean(), "{r:?}");
     let pruned: BTreeSet<&str> = r
@@ -381,7 +401,7 @@ async fn the_record_splits_over_configmaps_and_an_old_record_still_reads() {
 /// ConfigMaps `many-<i>` for `i` in `range` in namespace `many`, placed on every prod WEC.
 fn write_many(repo: &GitRepo, range: std::ops::Range<usize>) {
     let mut text = String::from(
-        "apiVersion: edge.kubestellar.io/v2alpha1\nkind: EdgePlacement\nmetadata:\n  name: many\nspec:\n  locationSelectors:\n  - matchLabels: {\"env\": \"prod\"}\n  downsync:\n  - apiGroup: \"\"\n    resources: [ configmaps, namespaces ]\n    namespaces: [ many ]\n  - apiGroup: \"\"\n    resources: [ namespaces ]\n    objectNames: [ many ]\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: many\n",
+        "apiVersion: edge.kubestellar.io/v2alpha1\nkind: EdgePlacement\nmetadata:\n  name: many\nspec:\n  locationSelectors:\n  - matchLabels: {\"env\": \"prod\"}\n  downsync:\n  - apiGroup: \"\"\n    resources: [ configmaps ]\n    namespaces: [ many ]\n  - apiGroup: \"\"\n    resources: [ namespaces ]\n    objectNames: [ many ]\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: many\n",
     );
     for i in range {
         text.push_str(&format!(
@@ -527,6 +547,7 @@ async fn sigkill_of_reconcile_sync_at_random_moments_leaves_nothing_unrecorded()
                 .arg("--sync")
                 .arg("--kubeconfig")
                 .arg(kubeconfig)
+                .env("GITSTELLAR_STALE_LOCK_SECONDS", "0")
                 .run()
         }
     })
@@ -542,6 +563,9 @@ async fn sigkill_of_reconcile_sync_at_random_moments_leaves_nothing_unrecorded()
             out.stdout
         );
     }
+    eprintln!(
+        "kill test: {mid_apply} cut mid-apply, {killed} of {rounds} killed while running (full run {full_ms} ms)"
+    );
     assert!(
         mid_apply >= 1,
         "no run was cut mid-apply ({killed} of {rounds} killed while running; full run {full_ms} ms)"
@@ -649,6 +673,9 @@ async fn sigkill_of_agent_once_at_random_moments_leaves_nothing_unrecorded() {
     assert_eq!(
         all_marked(&wecs.sim.client("florin").unwrap()).await,
         mailbox_ids(&origin.bare(), "florin")
+    );
+    eprintln!(
+        "kill test: {mid_apply} cut mid-apply, {killed} of {rounds} killed while running (full run {full_ms} ms)"
     );
     assert!(
         mid_apply >= 1,
