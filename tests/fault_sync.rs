@@ -220,6 +220,49 @@ async fn overlapping_syncs_of_one_wec_leave_nothing_unrecorded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_longer_than_its_lock_renews_it() {
+    let sim = start(&["a"]).await;
+    let options = short_lock();
+    let long = KubeCluster::with_policy(sim.client("a").unwrap(), quick());
+    let other = KubeCluster::with_policy(sim.client("a").unwrap(), quick());
+    let r = sync(&long, &mailbox(0..40), &options).await;
+    assert!(r.is_clean(), "{r:?}");
+    // Slow answers: pruning 39 objects one by one takes seconds, several lock durations.
+    sim.set_faults(
+        "a",
+        FaultSettings {
+            latency_ms: 40,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let want = mailbox(0..1);
+    let began = Instant::now();
+    let (first, second) = tokio::join!(
+        async {
+            let r = sync(&long, &want, &options).await;
+            (r, began.elapsed())
+        },
+        async {
+            // Well past the lock's duration, while the first sync still runs.
+            tokio::time::sleep(Duration::from_millis(1800)).await;
+            let r = sync(&other, &mailbox(0..40), &options).await;
+            (r, began.elapsed())
+        }
+    );
+    let ((first, first_done), (second, second_done)) = (first, second);
+    assert!(first.is_clean(), "{first:?}");
+    assert!(
+        second_done < first_done,
+        "the first sync ({first_done:?}) outlasted the second attempt ({second_done:?})"
+    );
+    assert!(second.busy.is_some(), "still locked: {second:?}");
+    sim.set_faults("a", FaultSettings::default()).unwrap();
+    assert_eq!(all_marked(long.client()).await, ids(&want));
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_percent_error_rate_converges_within_three_passes() {
     let sim = start(&["a"]).await;
     let mut want = mailbox(0..40);
@@ -398,14 +441,24 @@ async fn the_record_splits_over_configmaps_and_an_old_record_still_reads() {
 // ---------------------------------------------------------------------------------------------
 // The real binary, SIGKILLed at random moments.
 
-/// ConfigMaps `many-<i>` for `i` in `range` in namespace `many`, placed on every prod WEC.
-fn write_many(repo: &GitRepo, range: std::ops::Range<usize>) {
+/// Namespace `many` with 15 ConfigMaps that stay and 15 of this round's own (so that one applied
+/// but unrecorded by a killed run is in no later mailbox: it would stay forever), placed on every
+/// prod WEC; with no round, the Namespace alone (it stays, so that deleting it does not remove
+/// what was left in it).
+fn write_many(repo: &GitRepo, round: Option<&str>) {
     let mut text = String::from(
         "apiVersion: edge.kubestellar.io/v2alpha1\nkind: EdgePlacement\nmetadata:\n  name: many\nspec:\n  locationSelectors:\n  - matchLabels: {\"env\": \"prod\"}\n  downsync:\n  - apiGroup: \"\"\n    resources: [ configmaps ]\n    namespaces: [ many ]\n  - apiGroup: \"\"\n    resources: [ namespaces ]\n    objectNames: [ many ]\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: many\n",
     );
-    for i in range {
+    let names: Vec<String> = match round {
+        Some(round) => (0..15)
+            .map(|i| format!("many-{i:02}"))
+            .chain((0..15).map(|i| format!("many-{round}-{i:02}")))
+            .collect(),
+        None => Vec::new(),
+    };
+    for name in names {
         text.push_str(&format!(
-            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: many-{i:02}\n  namespace: many\ndata:\n  k: \"{i}\"\n"
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: many\ndata:\n  k: \"{name}\"\n"
         ));
     }
     repo.write("wds/wmw-c/many.yaml", &text);
@@ -422,18 +475,20 @@ fn mailbox_ids(git_dir: &Path, wec: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// After a kill: whether the WEC's lock was left held and its record holds entries written
-/// ahead of an apply that was never confirmed (the kill came mid-apply). Then the lock is made
-/// to look expired, as it would be once its duration passed.
-async fn inspect_and_expire(sim: &Simulator, wec: &str) -> (bool, bool) {
+/// After a kill: whether the killed run left the WEC's lock held (it was killed mid-sync) and its
+/// record holds entries for this round's objects written ahead of an apply that was never
+/// confirmed (it was killed mid-apply). Then the lock is made to look expired, as it would be
+/// once its duration passed.
+async fn inspect_and_expire(sim: &Simulator, wec: &str, round: &str) -> (bool, bool) {
+    const EXPIRED: &str = "expired-by-the-test";
     let c = KubeCluster::new(sim.client(wec).unwrap());
     let pending = Record::read(&c, "gitstellar")
         .await
         .unwrap()
         .inventory()
         .objects
-        .values()
-        .any(|e| e.digest == PENDING);
+        .iter()
+        .any(|(id, e)| e.digest == PENDING && id.name.contains(&format!("-{round}-")));
     let lease_id = ObjectId::new(
         "coordination.k8s.io",
         "Lease",
@@ -446,8 +501,9 @@ async fn inspect_and_expire(sim: &Simulator, wec: &str) -> (bool, bool) {
     let held = lease
         .pointer("/spec/holderIdentity")
         .and_then(Value::as_str)
-        .is_some_and(|h| !h.is_empty());
+        .is_some_and(|h| !h.is_empty() && h != EXPIRED);
     if held {
+        lease["spec"]["holderIdentity"] = json!(EXPIRED);
         lease["spec"]["renewTime"] = json!("2000-01-01T00:00:00.000000Z");
         c.replace(&lease).await.unwrap();
     }
@@ -495,7 +551,7 @@ async fn sigkill_of_reconcile_sync_at_random_moments_leaves_nothing_unrecorded()
             .set_faults(
                 wec,
                 FaultSettings {
-                    latency_ms: 15,
+                    latency_ms: 30,
                     ..Default::default()
                 },
             )
@@ -510,7 +566,7 @@ async fn sigkill_of_reconcile_sync_at_random_moments_leaves_nothing_unrecorded()
             .arg(&wecs.kubeconfig);
         cmd
     };
-    write_many(&repo, 0..30);
+    write_many(&repo, Some("first"));
     repo.commit("many");
     let began = Instant::now();
     let status = reconcile().status().await.unwrap();
@@ -521,21 +577,21 @@ async fn sigkill_of_reconcile_sync_at_random_moments_leaves_nothing_unrecorded()
     let (mut killed, mut mid_apply) = (0, 0);
     let rounds = 12;
     for round in 0..rounds {
-        let range = if round % 2 == 0 { 15..45 } else { 0..30 };
-        write_many(&repo, range);
+        write_many(&repo, Some(&format!("round{round}")));
         repo.commit(&format!("round {round}"));
         if kill_at_random(reconcile(), &mut rng, full_ms).await {
             killed += 1;
         }
         for wec in ["florin", "guilder"] {
-            let (held, pending) = inspect_and_expire(&wecs.sim, wec).await;
+            let (held, pending) =
+                inspect_and_expire(&wecs.sim, wec, &format!("round{round}")).await;
             if held && pending {
                 mid_apply += 1;
             }
         }
     }
     // The objects leave git; one clean pass.
-    repo.remove("wds/wmw-c/many.yaml");
+    write_many(&repo, None);
     repo.commit("no more many");
     let out = tokio::task::spawn_blocking({
         let path = repo.path().to_path_buf();
@@ -605,7 +661,7 @@ impl Origin {
 async fn sigkill_of_agent_once_at_random_moments_leaves_nothing_unrecorded() {
     let (work, base) = common::example1_origin();
     let origin = Origin { work, base };
-    write_many(&origin.work, 0..30);
+    write_many(&origin.work, Some("first"));
     origin.work.commit("many");
     origin.publish();
     let daemon = GitDaemon::start(origin.base.path());
@@ -615,7 +671,7 @@ async fn sigkill_of_agent_once_at_random_moments_leaves_nothing_unrecorded() {
         .set_faults(
             "florin",
             FaultSettings {
-                latency_ms: 15,
+                latency_ms: 30,
                 ..Default::default()
             },
         )
@@ -648,19 +704,19 @@ async fn sigkill_of_agent_once_at_random_moments_leaves_nothing_unrecorded() {
     let (mut killed, mut mid_apply) = (0, 0);
     let rounds = 12;
     for round in 0..rounds {
-        let range = if round % 2 == 0 { 15..45 } else { 0..30 };
-        write_many(&origin.work, range);
+        write_many(&origin.work, Some(&format!("round{round}")));
         origin.work.commit(&format!("round {round}"));
         origin.publish();
         if kill_at_random(agent(), &mut rng, full_ms).await {
             killed += 1;
         }
-        let (held, pending) = inspect_and_expire(&wecs.sim, "florin").await;
+        let (held, pending) =
+            inspect_and_expire(&wecs.sim, "florin", &format!("round{round}")).await;
         if held && pending {
             mid_apply += 1;
         }
     }
-    origin.work.remove("wds/wmw-c/many.yaml");
+    write_many(&origin.work, None);
     origin.work.commit("no more many");
     origin.publish();
     let out = agent().output().await.unwrap();
