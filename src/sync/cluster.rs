@@ -439,10 +439,10 @@ impl KubeCluster {
         let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
         {
             let kinds = self.kinds.read().await;
-            if kinds.discovery.is_some() {
-                if let Some(found) = kinds.resolve(&gvk) {
-                    return Ok(found);
-                }
+            if kinds.discovery.is_some()
+                && let Some(found) = kinds.resolve(&gvk)
+            {
+                return Ok(found);
             }
         }
         {

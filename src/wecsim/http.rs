@@ -228,7 +228,10 @@ async fn cluster_request(
             "an error on the server (\"simulated fault\") has prevented the request from succeeding",
         ));
     }
-    cluster.faults.admit(!matches!(method, Method::GET | Method::HEAD | Method::OPTIONS));
+    cluster.faults.admit(!matches!(
+        method,
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ));
     let query = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
