@@ -11,7 +11,7 @@
 //! entry goes to the first part with room. Parts are never removed, so a crash between two part
 //! writes can leave an entry in no unexpected place: the part count is written before the part.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -143,41 +143,48 @@ impl Record {
 
     /// Adds (or updates) entries, keeping every other one: what is written before applying.
     pub fn add(&mut self, entries: impl IntoIterator<Item = (ObjectId, InventoryEntry)>) {
-        for (id, e) in entries {
-            self.put(id, e);
+        let mut incoming: BTreeMap<ObjectId, InventoryEntry> = entries.into_iter().collect();
+        for part in &mut self.parts {
+            let mut changed = false;
+            for (id, e) in part.entries.iter_mut() {
+                if let Some(new) = incoming.remove(id) {
+                    *e = new;
+                    changed = true;
+                }
+            }
+            if changed {
+                part.recount();
+            }
+        }
+        for (id, e) in incoming {
+            self.place(id, e);
         }
     }
 
-    /// Makes the record hold exactly `inventory`.
+    /// Makes the record hold exactly `inventory`. An entry stays in its part; a copy left in a
+    /// second part by a crash is dropped.
     pub fn set(&mut self, inventory: &Inventory) {
+        let mut placed: BTreeSet<ObjectId> = BTreeSet::new();
         for part in &mut self.parts {
             part.entries
-                .retain(|id, _| inventory.objects.contains_key(id));
+                .retain(|id, e| match inventory.objects.get(id) {
+                    Some(want) if placed.insert(id.clone()) => {
+                        *e = want.clone();
+                        true
+                    }
+                    _ => false,
+                });
             part.recount();
         }
         for (id, e) in &inventory.objects {
-            self.put(id.clone(), e.clone());
+            if !placed.contains(id) {
+                self.place(id.clone(), e.clone());
+            }
         }
     }
 
-    fn put(&mut self, id: ObjectId, e: InventoryEntry) {
-        let mut placed = false;
-        for part in &mut self.parts {
-            if let Some(old) = part.entries.get_mut(&id) {
-                part.bytes -= line_bytes(&id, old);
-                if !placed {
-                    *old = e.clone();
-                    part.bytes += line_bytes(&id, &e);
-                    placed = true;
-                } else {
-                    // A copy left in a second part by a crash: one place is enough.
-                    part.entries.remove(&id);
-                }
-            }
-        }
-        if placed {
-            return;
-        }
+    /// Puts a new entry in the first part with room for it, or in a new part.
+    fn place(&mut self, id: ObjectId, e: InventoryEntry) {
         let size = line_bytes(&id, &e);
         let index = match self.parts.iter().position(|p| p.bytes + size <= PART_BYTES) {
             Some(i) => i,
@@ -311,5 +318,24 @@ mod tests {
         record.set(&only_b);
         assert_eq!(record.inventory(), only_b);
         assert!(record.is_dirty());
+    }
+
+    #[test]
+    fn a_copy_in_a_second_part_is_dropped_and_a_confirmed_entry_updated_in_place() {
+        let a = ObjectId::new("", "ConfigMap", Some("n"), "a");
+        let both = BTreeMap::from([(a.clone(), entry("-"))]);
+        let mut record = Record {
+            instance: "i".into(),
+            parts: vec![Part::of(both.clone(), true), Part::of(both, true)],
+            count_written: 2,
+        };
+        record.add([(a.clone(), entry("0123456789abcdef"))]);
+        assert_eq!(record.inventory().objects[&a].digest, "0123456789abcdef");
+        let wanted = record.inventory();
+        record.set(&wanted);
+        let data = record.part_data();
+        assert_eq!(Inventory::from_data(&data[0]).objects.len(), 1);
+        assert!(Inventory::from_data(&data[1]).objects.is_empty());
+        assert_eq!(data[0]["parts"], "2", "parts are never removed");
     }
 }
