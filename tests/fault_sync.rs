@@ -671,7 +671,7 @@ async fn sigkill_of_agent_once_at_random_moments_leaves_nothing_unrecorded() {
         .set_faults(
             "florin",
             FaultSettings {
-                latency_ms: 30,
+                latency_ms: 50,
                 ..Default::default()
             },
         )
@@ -702,7 +702,7 @@ async fn sigkill_of_agent_once_at_random_moments_leaves_nothing_unrecorded() {
 
     let mut rng = gitstellar::synth::Rng::new(0x5eed_0002);
     let (mut killed, mut mid_apply) = (0, 0);
-    let rounds = 12;
+    let rounds = 14;
     for round in 0..rounds {
         write_many(&origin.work, Some(&format!("round{round}")));
         origin.work.commit(&format!("round {round}"));
