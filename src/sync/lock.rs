@@ -236,12 +236,32 @@ impl Lock {
 
     /// Releases the lock (best effort: if this fails, the lease expires by itself).
     pub async fn release<C: Cluster>(self, cluster: &C) {
-        let mut lease = self.lease;
-        if let Some(spec) = lease.get_mut("spec").and_then(Value::as_object_mut) {
-            spec.remove("holderIdentity");
-        }
-        if let Err(e) = cluster.replace(&lease).await {
-            tracing::debug!(error = %e, "releasing the WEC's sync lock");
+        let free = |mut lease: Value| {
+            if let Some(spec) = lease.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("holderIdentity");
+            }
+            lease
+        };
+        match cluster.replace(&free(self.lease.clone())).await {
+            // A renewal cut short when the sync ended may have gone through: if the lease is
+            // still ours, release the version that is there.
+            Err(e) if e.is_conflict() => {
+                let live = match super::cluster::identify(&self.lease) {
+                    Ok((api_version, id)) => cluster.get(&api_version, &id).await.ok().flatten(),
+                    Err(_) => None,
+                };
+                let ours = live.as_ref().is_some_and(|l| {
+                    l.pointer("/spec/holderIdentity").and_then(Value::as_str)
+                        == Some(self.identity.as_str())
+                });
+                if let (true, Some(live)) = (ours, live)
+                    && let Err(e) = cluster.replace(&free(live)).await
+                {
+                    tracing::debug!(error = %e, "releasing the WEC's sync lock");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "releasing the WEC's sync lock"),
+            Ok(_) => {}
         }
     }
 }
