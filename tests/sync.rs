@@ -589,3 +589,83 @@ async fn drift_is_watched_not_polled() {
     );
     t.done().await;
 }
+
+#[tokio::test]
+async fn outcomes_tell_created_updated_unchanged_and_drift_apart() {
+    let t = one("outcomes").await;
+    let c = t.cluster();
+    let ns = t.ns.as_str();
+    let options = t.options.clone();
+    let cm = ObjectId::new("", "ConfigMap", Some(ns), "cm");
+    let key = cm.to_string();
+    let desired = |v: &str| {
+        mailbox(
+            "a",
+            vec![namespace(ns), configmap(ns, "cm", json!({"k": v}))],
+        )
+    };
+    let first = sync(&c, &desired("1"), &options).await;
+    assert_eq!(
+        outcomes(&first).get(&key),
+        Some(&Outcome::Created),
+        "{first:?}"
+    );
+    let again = sync(&c, &desired("1"), &options).await;
+    assert_eq!(
+        outcomes(&again).get(&key),
+        Some(&Outcome::Unchanged),
+        "{again:?}"
+    );
+    assert!(
+        again
+            .objects
+            .iter()
+            .all(|o| o.outcome == Outcome::Unchanged),
+        "{again:?}"
+    );
+    let changed = sync(&c, &desired("2"), &options).await;
+    assert_eq!(
+        outcomes(&changed).get(&key),
+        Some(&Outcome::Updated),
+        "{changed:?}"
+    );
+
+    // Someone edits the object: the mailbox did not change, the WEC's object is put back.
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        t.client.clone(),
+        ns,
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+    );
+    let edited = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": ns}, "data": {"k": "edited"}});
+    api.patch(
+        "cm",
+        &kube::api::PatchParams::apply("kubectl-edit").force(),
+        &kube::api::Patch::Apply(&edited),
+    )
+    .await
+    .unwrap();
+    let corrected = sync(&c, &desired("2"), &options).await;
+    assert_eq!(
+        outcomes(&corrected).get(&key),
+        Some(&Outcome::DriftCorrected),
+        "{corrected:?}"
+    );
+    assert_eq!(get(&c, "v1", &cm).await.unwrap()["data"]["k"], json!("2"));
+    // Deleted by hand: put back, and that is drift too.
+    api.delete("cm", &Default::default()).await.unwrap();
+    let recreated = sync(&c, &desired("2"), &options).await;
+    assert_eq!(
+        outcomes(&recreated).get(&key),
+        Some(&Outcome::DriftCorrected),
+        "{recreated:?}"
+    );
+    let gone = sync(&c, &mailbox("a", vec![namespace(ns)]), &options).await;
+    assert_eq!(
+        outcomes(&gone).get(&key),
+        Some(&Outcome::Pruned),
+        "{gone:?}"
+    );
+    let yaml = serde_saphyr::to_string(&corrected).unwrap();
+    assert!(yaml.contains("driftCorrected"), "{yaml}");
+    t.done().await;
+}

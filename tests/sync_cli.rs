@@ -95,7 +95,7 @@ async fn push_mode_delivers_updates_prunes_and_records() {
         recorded.contains("apps/Deployment/specialstuff/speciald"),
         "{recorded}"
     );
-    assert!(recorded.contains("applied"), "{recorded}");
+    assert!(recorded.contains("created"), "{recorded}");
 
     // A change in git reaches the WECs; with --changed-only only the WECs whose mailbox moved sync.
     let page = std::fs::read_to_string(f.repo.join("wds/wmw-s/httpd-htdocs.yaml")).unwrap();

@@ -164,7 +164,7 @@ impl SyncPass {
         for o in &self.outcomes {
             *counts.entry(verdict(o)).or_default() += 1;
         }
-        let parts: Vec<String> = ["synced", "failed", "unreachable", "timed out"]
+        let parts: Vec<String> = ["synced", "failed", "busy", "unreachable", "timed out"]
             .iter()
             .filter_map(|k| counts.get(k).map(|n| format!("{n} {k}")))
             .collect();
@@ -191,9 +191,11 @@ impl SyncPass {
     }
 }
 
-/// `synced`, `failed` (reached, some object refused), `unreachable` or `timed out`.
+/// `synced`, `failed` (reached, some object refused), `busy` (another process holds the WEC's
+/// sync lock), `unreachable` or `timed out`.
 fn verdict(o: &WecOutcome) -> &'static str {
     match &o.report.error {
+        None if o.report.busy.is_some() => "busy",
         Some(_) if o.timed_out => "timed out",
         Some(_) => "unreachable",
         None if o.is_clean() => "synced",
@@ -216,6 +218,9 @@ pub(crate) fn wec_lines(o: &WecOutcome) -> String {
             "unreachable"
         };
         return format!("{what} {}{at}: {e}\n", r.wec);
+    }
+    if let Some(why) = &r.busy {
+        return format!("busy {}{at}: {why}\n", r.wec);
     }
     let counts: Vec<String> = r.counts().iter().map(|(k, v)| format!("{v} {k}")).collect();
     let mut out = format!(
@@ -241,7 +246,8 @@ pub(crate) fn wec_lines(o: &WecOutcome) -> String {
     out
 }
 
-/// One WEC's outcome as JSON: `wec`, `outcome` (`synced`, `failed`, `unreachable`, `timedOut`),
+/// One WEC's outcome as JSON: `wec`, `outcome` (`synced`, `failed`, `busy`, `unreachable`,
+/// `timedOut`),
 /// `server`, `mailboxCommit`, `attempts`, `elapsedMs`, `error`, `counts`, `objects` (the
 /// per-object reports of `sync.yaml`) and `recorded` (what happened to its reported ref).
 pub(crate) fn wec_json(o: &WecOutcome, recorded: Option<&RefOutcome>) -> Value {

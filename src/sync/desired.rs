@@ -153,41 +153,63 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// The inventory as ConfigMap data: one `<version> <origin>` line per object, sorted.
+    /// The inventory as ConfigMap data: one `<version> <origin>[ <digest>]` line per object,
+    /// sorted, under `objects`.
     pub fn to_data(&self) -> BTreeMap<String, String> {
         let mut data = BTreeMap::new();
-        let lines: Vec<String> = self
-            .objects
-            .iter()
-            .map(|(id, e)| format!("{} {}", e.version, origin_of(&e.wds, id)))
-            .collect();
-        data.insert("objects".to_string(), lines.join("\n"));
+        data.insert("objects".to_string(), lines(self.objects.iter()));
         data
     }
 
-    /// Reads ConfigMap data written by [`Inventory::to_data`]; malformed lines are skipped.
+    /// Reads ConfigMap data written by [`Inventory::to_data`] (or by an earlier version, whose
+    /// lines have no digest); malformed lines are skipped.
     pub fn from_data(data: &BTreeMap<String, String>) -> Inventory {
         let objects = data
             .get("objects")
-            .map(|text| {
-                text.lines()
-                    .filter_map(|line| {
-                        let (version, origin) = line.split_once(' ')?;
-                        let (wds, id) = parse_origin(origin)?;
-                        Some((
-                            id,
-                            InventoryEntry {
-                                wds,
-                                version: version.to_string(),
-                            },
-                        ))
-                    })
-                    .collect()
-            })
+            .map(|text| text.lines().filter_map(parse_line).collect())
             .unwrap_or_default();
         Inventory { objects }
     }
 }
+
+/// Record lines, one per entry, joined by newlines.
+pub fn lines<'a>(entries: impl Iterator<Item = (&'a ObjectId, &'a InventoryEntry)>) -> String {
+    let lines: Vec<String> = entries.map(|(id, e)| line(id, e)).collect();
+    lines.join("\n")
+}
+
+/// One record line: `<version> <origin>`, then ` <digest>` when the entry has one.
+pub fn line(id: &ObjectId, e: &InventoryEntry) -> String {
+    if e.digest.is_empty() {
+        format!("{} {}", e.version, origin_of(&e.wds, id))
+    } else {
+        format!("{} {} {}", e.version, origin_of(&e.wds, id), e.digest)
+    }
+}
+
+/// Parses a record line; `None` when malformed.
+pub fn parse_line(line: &str) -> Option<(ObjectId, InventoryEntry)> {
+    let (version, rest) = line.split_once(' ')?;
+    // A name has no space and no slash, so a last word without a slash is the digest.
+    let (origin, digest) = match rest.rsplit_once(' ') {
+        Some((origin, digest)) if !digest.contains('/') && parse_origin(origin).is_some() => {
+            (origin, digest)
+        }
+        _ => (rest, ""),
+    };
+    let (wds, id) = parse_origin(origin)?;
+    Some((
+        id,
+        InventoryEntry {
+            wds,
+            version: version.to_string(),
+            digest: digest.to_string(),
+        },
+    ))
+}
+
+/// The digest recorded for an entry written ahead of its apply, before the apply is confirmed.
+pub const PENDING: &str = "-";
 
 /// What the inventory remembers of one applied object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,6 +218,9 @@ pub struct InventoryEntry {
     pub wds: String,
     /// The version it was applied with (the group is in the identity).
     pub version: String,
+    /// A digest of the object as last applied ([`digest`]); [`PENDING`] while written ahead of
+    /// an apply that is not confirmed yet; empty in records written by earlier versions.
+    pub digest: String,
 }
 
 impl InventoryEntry {
@@ -203,6 +228,15 @@ impl InventoryEntry {
     pub fn api_version(&self, id: &ObjectId) -> String {
         crate::model::api_version(&id.group, &self.version)
     }
+}
+
+/// A short digest of an object as applied (with our marks): 16 hex digits of its SHA-256. Equal
+/// digests mean the mailbox's object did not change.
+pub fn digest(object: &Value) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(object).unwrap_or_default();
+    let sum = sha2::Sha256::digest(&bytes);
+    sum.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Objects applied before that the mailbox no longer holds, in deletion order: workload objects
@@ -364,6 +398,7 @@ mod tests {
                 InventoryEntry {
                     wds: "w".into(),
                     version: "v1".into(),
+                    digest: String::new(),
                 },
             );
         }
@@ -388,6 +423,7 @@ mod tests {
             InventoryEntry {
                 wds: "w1".into(),
                 version: "v1".into(),
+                digest: "0123456789abcdef".into(),
             },
         );
         inv.objects.insert(
@@ -395,9 +431,23 @@ mod tests {
             InventoryEntry {
                 wds: "w2".into(),
                 version: "v1".into(),
+                digest: PENDING.into(),
             },
         );
         assert_eq!(Inventory::from_data(&inv.to_data()), inv);
+    }
+
+    #[test]
+    fn a_record_without_digests_still_reads() {
+        let old = BTreeMap::from([(
+            "objects".to_string(),
+            "v1 w1/core/ConfigMap/a/c\nv1 my wds/apps/Deployment/_cluster/d".to_string(),
+        )]);
+        let inv = Inventory::from_data(&old);
+        assert_eq!(inv.objects.len(), 2);
+        assert!(inv.objects.values().all(|e| e.digest.is_empty()));
+        let d = &inv.objects[&ObjectId::new("apps", "Deployment", None, "d")];
+        assert_eq!(d.wds, "my wds");
     }
 
     #[test]

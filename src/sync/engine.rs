@@ -1,5 +1,9 @@
-//! One sync of one WEC: apply what its mailbox holds, phase by phase, prune what left it, and
-//! record what was done (design §5, §9.7–9.9).
+//! One sync of one WEC (KubeStellar's syncer, one pass): apply what its mailbox holds, phase by
+//! phase, prune what left it, and record what was done (design §5, §9.7–9.9).
+//!
+//! Input: a [`Mailbox`] and a [`Cluster`]. Output: the WEC's state, its record
+//! ([`super::record`], written ahead of every apply), and a [`SyncReport`] with an [`Outcome`]
+//! per object. The whole sync holds the WEC's sync lock ([`super::lock`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -8,12 +12,13 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, ClusterError, labels_of};
+use super::cluster::{Cluster, ClusterError, Written, labels_of};
 use super::desired::{
-    Desired, Inventory, InventoryEntry, MANAGED_BY, Phase, is_create_only, is_ours, marked, phases,
-    prune_candidates,
+    Desired, Inventory, InventoryEntry, MANAGED_BY, PENDING, Phase, is_create_only, is_ours,
+    marked, phases, prune_candidates,
 };
-use super::{INVENTORY_NAME, SYSTEM_NAMESPACE};
+use super::lock::{self, Taken};
+use super::record::Record;
 use crate::model::ObjectId;
 
 /// What one WEC should hold: its mailbox, read from git or from a plan.
@@ -154,6 +159,9 @@ pub struct SyncOptions {
     pub concurrency: usize,
     /// How long to wait for a CRD to be Established.
     pub crd_timeout: Duration,
+    /// How long the WEC's sync lock lasts without renewal (it is renewed every third of it): the
+    /// longest a killed sync can keep others out.
+    pub lock_duration: Duration,
 }
 
 impl Default for SyncOptions {
@@ -162,6 +170,7 @@ impl Default for SyncOptions {
             instance: "gitstellar".into(),
             concurrency: 8,
             crd_timeout: Duration::from_secs(60),
+            lock_duration: Duration::from_secs(30),
         }
     }
 }
@@ -170,10 +179,17 @@ impl Default for SyncOptions {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
-    /// Applied (created or updated).
-    Applied,
-    /// Create-only and created now.
+    /// It did not exist in the WEC and was created (create-only ones too).
     Created,
+    /// The mailbox's object changed since the last sync, and the WEC's was changed to match.
+    /// (Earlier versions wrote `applied` for every apply: read as this.)
+    #[serde(alias = "applied")]
+    Updated,
+    /// The WEC already held what the mailbox says: nothing was changed.
+    Unchanged,
+    /// The mailbox's object did not change since the last sync, but the WEC's differed (someone
+    /// edited or deleted it) and was put back.
+    DriftCorrected,
     /// Create-only and already there: left alone.
     Exists,
     /// Deleted because it left the mailbox.
@@ -208,6 +224,10 @@ pub struct SyncReport {
     /// Set when the WEC as a whole could not be synced (unreachable): nothing below is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set when another sync of this WEC was under way (it holds the WEC's sync lock): this one
+    /// did nothing. Not a failure of any object; the WEC is synced next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<String>,
     /// Per object, sorted.
     #[serde(default)]
     pub objects: Vec<ObjectReport>,
@@ -216,7 +236,9 @@ pub struct SyncReport {
 impl SyncReport {
     /// Whether every object went through.
     pub fn is_clean(&self) -> bool {
-        self.error.is_none() && self.objects.iter().all(|o| o.outcome != Outcome::Failed)
+        self.error.is_none()
+            && self.busy.is_none()
+            && self.objects.iter().all(|o| o.outcome != Outcome::Failed)
     }
 
     /// How many objects had each outcome.
@@ -241,46 +263,12 @@ fn report(id: &ObjectId, outcome: Outcome, message: Option<String>) -> ObjectRep
     }
 }
 
-fn inventory_id(instance: &str) -> ObjectId {
-    ObjectId {
-        group: String::new(),
-        kind: "ConfigMap".into(),
-        namespace: Some(SYSTEM_NAMESPACE.into()),
-        name: format!("{INVENTORY_NAME}-{instance}"),
-    }
-}
-
-/// Reads what this instance applied to the cluster last time.
+/// Reads what this instance applied to the cluster last time (every part of its record).
 pub async fn read_inventory<C: Cluster>(
     cluster: &C,
     instance: &str,
 ) -> Result<Inventory, ClusterError> {
-    let live = cluster.get("v1", &inventory_id(instance)).await?;
-    let data: BTreeMap<String, String> = live
-        .as_ref()
-        .and_then(|cm| cm.get("data"))
-        .and_then(|d| serde_json::from_value(d.clone()).ok())
-        .unwrap_or_default();
-    Ok(Inventory::from_data(&data))
-}
-
-async fn write_inventory<C: Cluster>(
-    cluster: &C,
-    instance: &str,
-    inventory: &Inventory,
-) -> Result<(), ClusterError> {
-    let namespace =
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}});
-    cluster.apply(&namespace, true).await?;
-    let id = inventory_id(instance);
-    let configmap = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": id.name, "namespace": SYSTEM_NAMESPACE, "labels": {MANAGED_BY: instance}},
-        "data": inventory.to_data(),
-    });
-    cluster.apply(&configmap, true).await?;
-    Ok(())
+    Ok(Record::read(cluster, instance).await?.inventory())
 }
 
 /// Syncs one WEC to its mailbox. Never fails as a whole: an unreachable cluster is reported in
@@ -292,6 +280,9 @@ pub async fn sync<C: Cluster>(cluster: &C, mailbox: &Mailbox, options: &SyncOpti
 /// Like [`sync`], but objects in `unchanged` (applied by an earlier sync, and the same in this
 /// mailbox) are not applied again if the WEC's record still lists them: a one-object change costs
 /// one apply per WEC, not one per object. Pruning and the record are complete either way.
+///
+/// The sync holds the WEC's sync lock ([`super::lock`]) throughout; when another sync holds it,
+/// nothing is done and [`SyncReport::busy`] says so.
 pub async fn sync_incremental<C: Cluster>(
     cluster: &C,
     mailbox: &Mailbox,
@@ -303,14 +294,51 @@ pub async fn sync_incremental<C: Cluster>(
         mailbox_commit: mailbox.commit.clone(),
         ..Default::default()
     };
-    let previous = match read_inventory(cluster, &options.instance).await {
-        Ok(inv) => inv,
+    let mut lock = match lock::acquire(cluster, &options.instance, options.lock_duration).await {
+        Ok(Taken::Held(lock)) => lock,
+        Ok(Taken::Busy(why)) => {
+            out.busy = Some(why);
+            return out;
+        }
         Err(e) => {
-            out.error = Some(e.to_string());
+            out.error = Some(format!("taking the WEC's sync lock: {e}"));
             return out;
         }
     };
-    let mut next = Inventory::default();
+    match lock
+        .hold(cluster, pass(cluster, mailbox, unchanged, options))
+        .await
+    {
+        Ok(done) => out = done,
+        Err(lost) => out.error = Some(lost.to_string()),
+    }
+    lock.release(cluster).await;
+    out.objects.sort_by(|a, b| a.object.cmp(&b.object));
+    out
+}
+
+/// One sync under the lock. The record is written ahead: every object about to be applied is
+/// in it before the first apply, and a pruned object leaves it only after its deletion, so an
+/// object gitstellar applied is in the record whatever fails in between.
+async fn pass<C: Cluster>(
+    cluster: &C,
+    mailbox: &Mailbox,
+    unchanged: &BTreeSet<ObjectId>,
+    options: &SyncOptions,
+) -> SyncReport {
+    let mut out = SyncReport {
+        wec: mailbox.wec.clone(),
+        mailbox_commit: mailbox.commit.clone(),
+        ..Default::default()
+    };
+    let mut record = match Record::read(cluster, &options.instance).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.error = Some(format!("reading the WEC's record: {e}"));
+            return out;
+        }
+    };
+    let previous = record.inventory();
 
     // Bare namespaces first: created if missing, never taken over, never deleted.
     for ns in &mailbox.bare_namespaces {
@@ -326,6 +354,24 @@ pub async fn sync_incremental<C: Cluster>(
         }
     }
 
+    // Write ahead: what is about to be applied for the first time is recorded first.
+    let ahead: Vec<(ObjectId, InventoryEntry)> = mailbox
+        .objects
+        .iter()
+        .filter(|d| !previous.objects.contains_key(&d.id))
+        .map(|d| (d.id.clone(), entry_of(d, PENDING)))
+        .collect();
+    if !ahead.is_empty() {
+        record.add(ahead);
+        if let Err(e) = record.write(cluster).await {
+            out.error = Some(format!(
+                "recording what is about to be applied (nothing was applied): {e}"
+            ));
+            return out;
+        }
+    }
+
+    let mut next = Inventory::default();
     for (phase, list) in phases(&mailbox.objects) {
         let mut list = list;
         list.retain(|d| match previous.objects.get(&d.id) {
@@ -356,15 +402,14 @@ pub async fn sync_incremental<C: Cluster>(
             out.objects.push(rep);
         }
         if let Some(why) = unreachable {
-            // Keep what we owned, so nothing is forgotten for pruning; try again next time.
-            for (id, e) in &previous.objects {
-                next.objects.entry(id.clone()).or_insert_with(|| e.clone());
+            // Keep everything recorded (written ahead included): nothing is forgotten for
+            // pruning; what was confirmed gets its digest. Try again next time.
+            for (id, e) in record.inventory().objects {
+                next.objects.entry(id).or_insert(e);
             }
-            if next != previous {
-                let _ = write_inventory(cluster, &options.instance, &next).await;
-            }
+            record.set(&next);
+            let _ = record.write(cluster).await;
             out.error = Some(why);
-            out.objects.sort_by(|a, b| a.object.cmp(&b.object));
             return out;
         }
         if phase == Phase::Definitions {
@@ -373,7 +418,7 @@ pub async fn sync_incremental<C: Cluster>(
                 .iter()
                 .filter(|d| super::desired::phase_of(&d.id) == Phase::Definitions)
                 .collect();
-            for crd in crds {
+            for crd in &crds {
                 if let Err(e) = cluster
                     .wait_established(&crd.id.name, options.crd_timeout)
                     .await
@@ -382,10 +427,9 @@ pub async fn sync_incremental<C: Cluster>(
                         .push(report(&crd.id, Outcome::Failed, Some(e.to_string())));
                 }
             }
-            if let Err(e) = cluster.refresh().await {
-                out.error = Some(e.to_string());
-                return out;
-            }
+            // Their kinds are learnt from the CRDs: no second discovery.
+            let objects: Vec<Value> = crds.iter().map(|d| d.object.clone()).collect();
+            cluster.learn_definitions(&objects).await;
         }
     }
 
@@ -397,13 +441,28 @@ pub async fn sync_incremental<C: Cluster>(
         out.objects.push(rep);
     }
     // Most syncs change objects, not the set of objects: then the record stands as it is.
-    if next != previous
-        && let Err(e) = write_inventory(cluster, &options.instance, &next).await
+    record.set(&next);
+    if record.is_dirty()
+        && let Err(e) = record.write(cluster).await
     {
         out.error = Some(format!("recording what was applied: {e}"));
     }
-    out.objects.sort_by(|a, b| a.object.cmp(&b.object));
     out
+}
+
+/// The record entry of a desired object, with this digest.
+fn entry_of(desired: &Desired, digest: &str) -> InventoryEntry {
+    let version = desired
+        .object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .unwrap_or_default();
+    InventoryEntry {
+        wds: desired.wds.clone(),
+        version,
+        digest: digest.to_string(),
+    }
 }
 
 /// The result of applying one object.
@@ -436,7 +495,19 @@ type Attempt = (
     Option<ClusterError>,
 );
 
+fn resource_version(object: &Value) -> Option<&str> {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+}
+
 /// Applies one object: its report, its inventory entry, and the error that failed it.
+///
+/// The outcome: `created` when the write made the object (HTTP 201); else, for an object in the
+/// record, `unchanged` when the live object already holds what the mailbox says (no write) or
+/// the write left its `resourceVersion` as it was, `driftCorrected` when the mailbox's object has
+/// the digest recorded at the last sync but the live one differed, and `updated` when the digest
+/// changed (the mailbox's object changed).
 async fn apply_inner<C: Cluster>(
     cluster: &C,
     desired: &Desired,
@@ -444,67 +515,94 @@ async fn apply_inner<C: Cluster>(
     options: &SyncOptions,
 ) -> Attempt {
     let object = marked(desired, &options.instance);
-    let version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
-        .unwrap_or_default();
-    let entry = (
-        desired.id.clone(),
-        InventoryEntry {
-            wds: desired.wds.clone(),
-            version,
-        },
-    );
-    let failed = |e: ClusterError| -> Attempt {
+    let digest = super::desired::digest(&object);
+    let confirmed = (desired.id.clone(), entry_of(desired, &digest));
+    let recorded = previous.objects.get(&desired.id);
+    let owned = recorded.is_some();
+    // What the record held before, kept when the outcome of a write is unknown: a pending
+    // entry for an object that may or may not have been applied.
+    let unsure = || {
+        (
+            desired.id.clone(),
+            recorded
+                .cloned()
+                .unwrap_or_else(|| entry_of(desired, PENDING)),
+        )
+    };
+    let failed = |e: ClusterError, keep: bool| -> Attempt {
+        let entry = (keep || owned || e.is_unreachable()).then(unsure);
         (
             report(&desired.id, Outcome::Failed, Some(e.to_string())),
-            None,
+            entry,
             Some(e),
+        )
+    };
+    let ok = |outcome: Outcome| -> Attempt {
+        (
+            report(&desired.id, outcome, None),
+            Some(confirmed.clone()),
+            None,
         )
     };
     if desired.create_only {
         return match cluster.create(&object).await {
-            Ok(Some(_)) => (
-                report(&desired.id, Outcome::Created, None),
-                Some(entry),
-                None,
-            ),
-            Ok(None) => (
-                report(&desired.id, Outcome::Exists, None),
-                Some(entry),
-                None,
-            ),
-            Err(e) => failed(e),
+            Ok(Some(_)) => ok(Outcome::Created),
+            Ok(None) => ok(Outcome::Exists),
+            Err(e) => failed(e, false),
         };
     }
-    // Ours since an earlier sync: git is the source of truth, so drift is overwritten (force).
-    let owned = previous.objects.contains_key(&desired.id);
+    let (api_version, _) = match super::cluster::identify(&object) {
+        Ok(x) => x,
+        Err(e) => return failed(e, false),
+    };
+    let same_intent = recorded.is_some_and(|e| e.digest == digest);
+    // Ours since an earlier sync: read it first, to tell drift from no change.
+    let before = if owned {
+        match cluster.get(&api_version, &desired.id).await {
+            Ok(live) => live,
+            Err(e) => return failed(e, false),
+        }
+    } else {
+        None
+    };
+    if same_intent
+        && before
+            .as_ref()
+            .is_some_and(|live| super::desired::satisfied(&object, live))
+    {
+        return ok(Outcome::Unchanged);
+    }
+    let judge = |written: &Written, before: Option<&Value>| -> Outcome {
+        if written.created {
+            if same_intent {
+                Outcome::DriftCorrected
+            } else {
+                Outcome::Created
+            }
+        } else if before.and_then(resource_version).is_some()
+            && before.and_then(resource_version) == resource_version(&written.object)
+        {
+            Outcome::Unchanged
+        } else if same_intent {
+            Outcome::DriftCorrected
+        } else {
+            Outcome::Updated
+        }
+    };
+    // Ours: git is the source of truth, so drift is overwritten (force).
     match cluster.apply(&object, owned).await {
-        Ok(_) => (
-            report(&desired.id, Outcome::Applied, None),
-            Some(entry),
-            None,
-        ),
+        Ok(written) => ok(judge(&written, before.as_ref())),
         Err(e) if e.is_conflict() && !owned => {
-            // Not in our inventory: ours only if it carries our mark for this very object
-            // (an inventory lost with its namespace, say). Otherwise take nothing over.
-            let (api_version, _) = match super::cluster::identify(&object) {
-                Ok(x) => x,
-                Err(e) => return failed(e),
-            };
+            // Not in our record: ours only if it carries our mark for this very object
+            // (a record lost with its namespace, say). Otherwise take nothing over.
             match cluster.get(&api_version, &desired.id).await {
                 Ok(Some(live)) if is_ours(&live, &options.instance) => {
                     match cluster.apply(&object, true).await {
-                        Ok(_) => (
-                            report(&desired.id, Outcome::Applied, None),
-                            Some(entry),
-                            None,
-                        ),
-                        Err(e) => failed(e),
+                        Ok(written) => ok(judge(&written, Some(&live))),
+                        Err(e) => failed(e, true),
                     }
                 }
-                Err(get_error) => failed(get_error),
+                Err(get_error) => failed(get_error, false),
                 _ => (
                     report(
                         &desired.id,
@@ -518,15 +616,8 @@ async fn apply_inner<C: Cluster>(
                 ),
             }
         }
-        Err(e) => {
-            // A failed update of an object we own leaves it ours: keep it for pruning.
-            let keep = owned.then_some(entry);
-            (
-                report(&desired.id, Outcome::Failed, Some(e.to_string())),
-                keep,
-                Some(e),
-            )
-        }
+        // A failed update of an object we own leaves it ours: keep it for pruning.
+        Err(e) => failed(e, false),
     }
 }
 

@@ -290,9 +290,7 @@ impl ClusterAccess {
         let config = kube::Config::from_custom_kubeconfig((*self.kubeconfig).clone(), &options)
             .await
             .map_err(|e| ClusterError::Config(e.to_string()))?;
-        let client =
-            kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
-        Ok(KubeCluster::new(client))
+        KubeCluster::from_config(config, super::cluster::RequestPolicy::default())
     }
 }
 
@@ -478,6 +476,7 @@ pub async fn sync_fleet(
                     wec: p.mailbox.wec.clone(),
                     mailbox_commit: p.mailbox.commit.clone(),
                     error: Some(e.to_string()),
+                    busy: None,
                     objects: Vec::new(),
                 },
             }
@@ -507,6 +506,7 @@ pub fn sync_each<'a>(
                         wec: p.mailbox.wec.clone(),
                         mailbox_commit: p.mailbox.commit.clone(),
                         error: Some("no cluster is configured for this WEC".into()),
+                        busy: None,
                         objects: Vec::new(),
                     },
                     ..Default::default()
@@ -551,6 +551,7 @@ async fn sync_with_retries(
                     wec: mailbox.wec.clone(),
                     mailbox_commit: mailbox.commit.clone(),
                     error: Some(error),
+                    busy: None,
                     objects: Vec::new(),
                 },
                 server: Some(target.server.clone()),
@@ -721,6 +722,10 @@ pub fn record(
     for outcome in outcomes {
         let wec = outcome.wec();
         let name = format!("{REPORTED_PREFIX}{wec}");
+        // Another process holds the WEC's sync lock: it records what it did; this one did nothing.
+        if outcome.report.busy.is_some() && outcome.report.error.is_none() {
+            continue;
+        }
         if departed.contains(wec) && outcome.is_clean() {
             writer.delete(&name)?;
             continue;
@@ -824,9 +829,10 @@ mod tests {
             wec: wec.into(),
             mailbox_commit: Some(commit.into()),
             error: None,
+            busy: None,
             objects: vec![ObjectReport {
                 object: "apps/Deployment/ns/web".into(),
-                outcome: Outcome::Applied,
+                outcome: Outcome::Updated,
                 message: None,
             }],
         }
@@ -838,6 +844,7 @@ mod tests {
                 wec: wec.into(),
                 mailbox_commit: Some(commit.into()),
                 error: Some("cannot reach the cluster: connection refused".into()),
+                busy: None,
                 objects: Vec::new(),
             },
             server: Some("https://10.0.0.7:6443".into()),

@@ -1,4 +1,5 @@
-//! Per-cluster fault knobs for reliability tests: added latency, a random error rate, and down.
+//! Per-cluster fault knobs for reliability tests: added latency, a random error rate, down, and
+//! going down right after accepting a number of writes.
 
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,15 +18,33 @@ pub struct FaultSettings {
     /// When true every request gets 503 ServiceUnavailable and open watches end.
     #[serde(default)]
     pub down: bool,
+    /// When set, the cluster serves this many more writes (POST, PUT, PATCH, DELETE), then goes
+    /// down (as `down`) right after accepting the last one. Reads do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_after_writes: Option<u64>,
 }
 
 /// Live fault knobs, changed without locking the cluster.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Faults {
     latency_ms: AtomicU64,
     error_rate_bits: AtomicU64,
     down: AtomicBool,
     draws: AtomicU64,
+    /// Writes left before going down; `u64::MAX` when not counting.
+    writes_left: AtomicU64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: AtomicU64::new(0),
+            error_rate_bits: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+            draws: AtomicU64::new(0),
+            writes_left: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Faults {
@@ -35,6 +54,8 @@ impl Faults {
         self.error_rate_bits
             .store(s.error_rate.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
         self.down.store(s.down, Ordering::Relaxed);
+        self.writes_left
+            .store(s.down_after_writes.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// The current settings.
@@ -43,6 +64,27 @@ impl Faults {
             latency_ms: self.latency_ms.load(Ordering::Relaxed),
             error_rate: f64::from_bits(self.error_rate_bits.load(Ordering::Relaxed)),
             down: self.down.load(Ordering::Relaxed),
+            down_after_writes: match self.writes_left.load(Ordering::Relaxed) {
+                u64::MAX => None,
+                n => Some(n),
+            },
+        }
+    }
+
+    /// Counts a request that the cluster is about to serve: the last write allowed by
+    /// `down_after_writes` is served, and the cluster is down for every request after it.
+    pub fn admit(&self, write: bool) {
+        if !write {
+            return;
+        }
+        let left =
+            self.writes_left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| match n {
+                    u64::MAX | 0 => None,
+                    n => Some(n - 1),
+                });
+        if left == Ok(1) {
+            self.down.store(true, Ordering::Relaxed);
         }
     }
 
@@ -89,5 +131,22 @@ mod tests {
         assert!((2_000..3_000).contains(&fails), "{fails}");
         f.set(FaultSettings::default());
         assert!(!(0..1000).any(|_| f.should_fail()));
+    }
+
+    #[test]
+    fn down_after_the_last_write_allowed() {
+        let f = Faults::default();
+        f.admit(true);
+        assert!(!f.is_down(), "not counting by default");
+        f.set(FaultSettings {
+            down_after_writes: Some(2),
+            ..Default::default()
+        });
+        f.admit(false);
+        f.admit(true);
+        assert!(!f.is_down());
+        assert_eq!(f.get().down_after_writes, Some(1));
+        f.admit(true);
+        assert!(f.is_down(), "down right after the second write");
     }
 }

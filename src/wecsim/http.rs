@@ -256,6 +256,10 @@ async fn cluster_request(
             "an error on the server (\"simulated fault\") has prevented the request from succeeding",
         ));
     }
+    cluster.faults.admit(!matches!(
+        method,
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ));
     let body = match body {
         Ok(body) => body,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
