@@ -207,7 +207,11 @@ fn to_json(
         "holding": report.holding,
     });
     if !incremental.is_null() {
-        let key = if kind == "stale" { "stale" } else { "incremental" };
+        let key = if kind == "stale" {
+            "stale"
+        } else {
+            "incremental"
+        };
         out[key] = incremental;
     }
     if let Some(synced) = synced {
