@@ -1178,6 +1178,10 @@ fn sigkill_at_random_moments_leaves_complete_refs_and_converges() {
     let bin = env!("CARGO_BIN_EXE_gitstellar");
     let rounds = 40;
     let mut killed = 0;
+    // Kill moments are drawn up to how long a pass takes, learnt as it goes: a pass that finished
+    // before its kill shrinks the estimate, one cut short grows it. So a loaded machine (a slow
+    // calibration, quicker incremental passes) still cuts passes short, early and late.
+    let mut pass_ms = full_ms.max(1);
     for round in 0..rounds {
         let rev = &revisions[round * revisions.len() / rounds];
         let mut child = Command::new(bin)
@@ -1189,12 +1193,25 @@ fn sigkill_at_random_moments_leaves_complete_refs_and_converges() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(
-            rng.next_u64() % (full_ms + 1),
-        ));
+        let kill_at = std::time::Duration::from_millis(rng.next_u64() % (pass_ms + 1));
+        let spawned = std::time::Instant::now();
+        let mut finished = None;
+        while spawned.elapsed() < kill_at {
+            if child.try_wait().expect("poll").is_some() {
+                finished = Some(spawned.elapsed());
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         // SIGKILL on Unix.
-        if child.try_wait().expect("poll").is_none() {
-            killed += 1;
+        match finished {
+            // Cut short: later kills may come later too, so the end of a pass is reached.
+            None if child.try_wait().expect("poll").is_none() => {
+                killed += 1;
+                pass_ms += pass_ms / 2;
+            }
+            Some(took) => pass_ms = (took.as_millis() as u64).max(1),
+            None => pass_ms = (kill_at.as_millis() as u64).max(1),
         }
         let _ = child.kill();
         let status = child.wait().expect("wait");

@@ -119,6 +119,15 @@ pub fn resolve(snapshot: &Snapshot) -> Resolution {
             });
         }
     }
+    // Located here, where they are made, so that every copy (the list and what each one holds)
+    // is the same value downstream.
+    snapshot.locate(&mut problems);
+    for p in invalid_placements
+        .values_mut()
+        .chain(invalid_locations.values_mut())
+    {
+        snapshot.locate(std::slice::from_mut(p));
+    }
     Resolution {
         wecs: inventory.into_wecs(),
         placements,
