@@ -161,7 +161,11 @@ async fn typo_holds(f: &Fixture, path: &str, broken: &str, says: &str) {
 
     f.repo.write(path, broken);
     f.repo.commit(&format!("typo in {path}"));
-    for round in ["with the record", "without the record"] {
+    for round in [
+        "with the record",
+        "without the record",
+        "the same revision again",
+    ] {
         if round == "without the record" {
             f.drop_record();
         }

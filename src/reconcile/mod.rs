@@ -152,7 +152,10 @@ pub fn reconcile(
                     outcomes,
                     problems: record.problems,
                     held: record.held,
-                    holding: Vec::new(),
+                    holding: crate::plan::hold::describe(&crate::plan::hold::Holds {
+                        by_problem: record.holdings.iter().cloned().collect(),
+                        ..Default::default()
+                    }),
                     kind: PassKind::AlreadyDone,
                 },
                 Leftovers(Vec::new()),
