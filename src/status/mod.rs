@@ -6,7 +6,7 @@
 //! - `placements/<wds>/<edgeplacement>.yaml`: each EdgePlacement's `SinglePlacementSlice` (spec §5:
 //!   same name as the EdgePlacement, an owner reference to it, `destinations` of
 //!   `{cluster, locationName, syncTargetName, syncTargetUID}`, sorted);
-//! - `problems.yaml`: every problem as `{space, file, object, message}` (`[]` when none), with
+//! - `problems.yaml`: every problem as `{space, file, line, column, object, message}` (`[]` when none), with
 //!   `holds` when the problem holds something at its last good state (design §9.16): the source
 //!   revision held, the identities and WECs, whole mailboxes, or an EdgePlacement; a held
 //!   EdgePlacement's SinglePlacementSlice carries the annotations `gitstellar.io/held` (why) and
