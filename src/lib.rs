@@ -21,4 +21,6 @@ pub mod repo;
 pub mod status;
 pub mod sync;
 pub mod synth;
-pub mod wecsim;
+/// The simulated WECs, its own crate ([`gitstellar_wecsim`]); re-exported under the path the
+/// tests, benchmarks and docs use.
+pub use gitstellar_wecsim as wecsim;

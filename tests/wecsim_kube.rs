@@ -1155,7 +1155,7 @@ async fn hostile_requests_get_status_errors() {
     let sim = start(&["c1"], 100).await;
     let client = sim.client("c1").unwrap();
     let send = |method: &str, path: &str, content_type: &str, body: &str| {
-        let req = axum::http::Request::builder()
+        let req = hyper::http::Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", content_type)

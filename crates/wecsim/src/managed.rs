@@ -307,7 +307,7 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wecsim::resources::builtins;
+    use crate::resources::builtins;
 
     fn deployment_def() -> ResourceDef {
         builtins()

@@ -10,6 +10,8 @@
 //!
 //! Use it from tests through [`Simulator`], or from the command line as `gitstellar wecsim`
 //! ([`WecsimArgs`], [`run`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod admin;
 mod cli;
