@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::gitstellar_trees as trees;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -41,22 +43,6 @@ fn reconcile(repo: &Path) -> (String, usize) {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no held count: {stdout}"));
     (stdout, held)
-}
-
-/// Every gitstellar ref and its tree.
-fn trees(repo: &Path) -> Vec<(String, String)> {
-    let repo = git2::Repository::open(repo).expect("open");
-    let mut out: Vec<(String, String)> = repo
-        .references_glob("refs/heads/gitstellar/*")
-        .expect("refs")
-        .map(|r| {
-            let r = r.expect("ref");
-            let tree = r.peel_to_tree().expect("tree").id().to_string();
-            (r.name().expect("name").to_string(), tree)
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 /// Every (WEC, object) pair of the mailboxes.

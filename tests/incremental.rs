@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::gitstellar_trees as trees;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -26,22 +28,6 @@ fn reconcile(repo: &Path, extra: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Every gitstellar ref and its tree.
-fn trees(repo: &Path) -> Vec<(String, String)> {
-    let repo = git2::Repository::open(repo).expect("open");
-    let mut out: Vec<(String, String)> = repo
-        .references_glob("refs/heads/gitstellar/*")
-        .expect("refs")
-        .map(|r| {
-            let r = r.expect("ref");
-            let tree = r.peel_to_tree().expect("tree").id().to_string();
-            (r.name().expect("name").to_string(), tree)
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 fn documents(file: &SourceFile) -> Option<Vec<Value>> {

@@ -546,7 +546,7 @@ pub fn hold_entries(
         objects.extend(added);
         objects.sort_by(|a, b| a.id.cmp(&b.id));
         *dest = Destination {
-            namespaces: namespaces_of(&objects),
+            namespaces: super::bare_namespaces(&objects),
             objects,
             upsync: std::mem::take(&mut dest.upsync),
         };
@@ -613,26 +613,10 @@ fn destination(
 ) -> Destination {
     objects.sort_by(|a, b| a.id.cmp(&b.id));
     Destination {
-        namespaces: namespaces_of(&objects),
+        namespaces: super::bare_namespaces(&objects),
         objects,
         upsync,
     }
-}
-
-/// The bare namespaces of a WEC's objects: those of no Namespace object among them.
-fn namespaces_of(objects: &[PlacedObject]) -> Vec<String> {
-    let explicit: BTreeSet<&str> = objects
-        .iter()
-        .filter(|p| p.id.group.is_empty() && p.id.kind == "Namespace")
-        .map(|p| p.id.name.as_str())
-        .collect();
-    let namespaces: BTreeSet<String> = objects
-        .iter()
-        .filter_map(|p| p.id.namespace.as_deref())
-        .filter(|ns| !explicit.contains(ns))
-        .map(str::to_string)
-        .collect();
-    namespaces.into_iter().collect()
 }
 
 /// What a revision's snapshot (and resolution) defined, by file: the identities of each WDS file

@@ -259,23 +259,13 @@ fn place_all(
             &wec.name,
             &mut problems,
         );
-        let explicit: BTreeSet<&str> = objects
-            .iter()
-            .filter(|p| p.id.group.is_empty() && p.id.kind == "Namespace")
-            .map(|p| p.id.name.as_str())
-            .collect();
-        let namespaces: BTreeSet<String> = objects
-            .iter()
-            .filter_map(|p| p.id.namespace.as_deref())
-            .filter(|ns| !explicit.contains(ns))
-            .map(str::to_string)
-            .collect();
+        let namespaces = bare_namespaces(&objects);
         let upsync = upsync[d].iter().map(|u| (*u).clone()).collect();
         destinations.insert(
             wec.name.clone(),
             Destination {
                 objects,
-                namespaces: namespaces.into_iter().collect(),
+                namespaces,
                 upsync,
             },
         );
@@ -642,3 +632,20 @@ fn merge_sources(
 
 #[cfg(test)]
 mod tests;
+
+/// The bare namespaces of a WEC's objects: the namespaces they live in that no Namespace object
+/// among them defines (design §9.4), sorted.
+pub(crate) fn bare_namespaces(objects: &[PlacedObject]) -> Vec<String> {
+    let explicit: BTreeSet<&str> = objects
+        .iter()
+        .filter(|p| p.id.group.is_empty() && p.id.kind == "Namespace")
+        .map(|p| p.id.name.as_str())
+        .collect();
+    let namespaces: BTreeSet<String> = objects
+        .iter()
+        .filter_map(|p| p.id.namespace.as_deref())
+        .filter(|ns| !explicit.contains(ns))
+        .map(str::to_string)
+        .collect();
+    namespaces.into_iter().collect()
+}

@@ -534,3 +534,20 @@ pub async fn simulated_wecs(clusters: &[&str]) -> SimulatedWecs {
         kubeconfig,
     }
 }
+
+/// Every gitstellar ref of the repository at `repo` and its tree, sorted: what two passes must
+/// agree on.
+pub fn gitstellar_trees(repo: &Path) -> Vec<(String, String)> {
+    let repo = git2::Repository::open(repo).expect("open");
+    let mut out: Vec<(String, String)> = repo
+        .references_glob("refs/heads/gitstellar/*")
+        .expect("refs")
+        .map(|r| {
+            let r = r.expect("ref");
+            let tree = r.peel_to_tree().expect("tree").id().to_string();
+            (r.name().expect("name").to_string(), tree)
+        })
+        .collect();
+    out.sort();
+    out
+}
