@@ -177,7 +177,7 @@ impl SyncPass {
         )
     }
 
-    /// The pass as JSON: `{clean, wecs: [...]}` (see [`wec_json`]).
+    /// The pass as JSON: `{clean, wecs: [...]}`, one entry per WEC as `-o json` documents it.
     pub fn to_json(&self) -> Value {
         let recorded = fleet::recorded_by_wec(&self.recorded);
         json!({

@@ -6,7 +6,7 @@
 //!
 //! A source tracks one branch (design §9.17): `--branch`, else the repository's default branch
 //! ([`SourceRepo::default_branch`]), never whatever is checked out. [`SourceRepo::track`] resolves
-//! it; the writer then knows which newer revisions still count (see [`write`]).
+//! it; the writer then knows which newer revisions still count (see [`write`](mod@write)).
 
 pub mod remote;
 pub mod write;
