@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::gitstellar_trees as trees;
+use common::{documents, gitstellar_trees as trees, write_documents};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -83,19 +83,6 @@ fn planned_pairs(files: &[SourceFile]) -> BTreeSet<(String, String)> {
         .iter()
         .flat_map(|(wec, d)| d.objects.iter().map(|o| (wec.clone(), o.id.to_string())))
         .collect()
-}
-
-fn documents(file: &SourceFile) -> Option<Vec<Value>> {
-    let bytes = file.content.as_ref().ok()?;
-    gitstellar::model::load::parse_documents(&file.path, bytes).ok()
-}
-
-fn write_documents(docs: &[Value]) -> Vec<u8> {
-    docs.iter()
-        .map(|d| serde_json::to_string_pretty(d).expect("json"))
-        .collect::<Vec<_>>()
-        .join("\n---\n")
-        .into_bytes()
 }
 
 /// What a file is, for choosing what to do to it.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::gitstellar_trees as trees;
+use common::{documents, gitstellar_trees as trees, write_documents};
 
 use std::path::Path;
 use std::process::Command;
@@ -28,20 +28,6 @@ fn reconcile(repo: &Path, extra: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn documents(file: &SourceFile) -> Option<Vec<Value>> {
-    let bytes = file.content.as_ref().ok()?;
-    gitstellar::model::load::parse_documents(&file.path, bytes).ok()
-}
-
-/// JSON is YAML: the edited documents are written back as JSON.
-fn write_documents(docs: &[Value]) -> Vec<u8> {
-    docs.iter()
-        .map(|d| serde_json::to_string_pretty(d).expect("json"))
-        .collect::<Vec<_>>()
-        .join("\n---\n")
-        .into_bytes()
 }
 
 fn set_meta(doc: &mut Value, field: &str, key: &str, value: &str) {

@@ -6,37 +6,35 @@ mod common;
 use common::{GitRepo, Outcome, TestCommand};
 use gitstellar::model::ObjectId;
 use gitstellar::sync::{Cluster, KubeCluster};
-use gitstellar::wecsim::{FaultSettings, SimOptions, Simulator};
+use gitstellar::wecsim::{FaultSettings, Simulator};
 use serde_json::json;
 
 struct Fixture {
     repo: GitRepo,
     sim: Simulator,
-    kubeconfig: tempfile::TempDir,
+    /// Keeps the kubeconfig's directory.
+    _dir: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
 }
 
 impl Fixture {
     async fn new() -> Fixture {
-        let repo = common::example1_repo();
-        let sim = Simulator::start(SimOptions {
-            clusters: vec!["florin".into(), "guilder".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let kubeconfig = tempfile::tempdir().unwrap();
-        sim.write_kubeconfig(&kubeconfig.path().join("config"))
-            .unwrap();
-        Fixture {
-            repo,
+        let common::SimulatedWecs {
             sim,
+            dir,
+            kubeconfig,
+        } = common::simulated_wecs(&["florin", "guilder"]).await;
+        Fixture {
+            repo: common::example1_repo(),
+            sim,
+            _dir: dir,
             kubeconfig,
         }
     }
 
     async fn reconcile(&self, extra: &[&str]) -> Outcome {
         let repo = self.repo.path().to_path_buf();
-        let config = self.kubeconfig.path().join("config");
+        let config = self.kubeconfig.clone();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         tokio::task::spawn_blocking(move || {
             let mut cmd = TestCommand::new();

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{GitRepo, TestCommand};
-use gitstellar::wecsim::{FaultSettings, SimOptions, Simulator};
+use gitstellar::wecsim::{FaultSettings, Simulator};
 use kube::config::{Cluster, Context, Kubeconfig, NamedCluster, NamedContext};
 
 const REPORTED: &str = "refs/heads/gitstellar/reported/";
@@ -19,24 +19,26 @@ struct Fixture {
     repo: GitRepo,
     sim: Simulator,
     dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
 }
 
 impl Fixture {
     async fn new() -> Fixture {
-        let repo = common::example1_repo();
-        let sim = Simulator::start(SimOptions {
-            clusters: vec!["florin".into(), "guilder".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        sim.write_kubeconfig(&dir.path().join("config")).unwrap();
-        Fixture { repo, sim, dir }
+        let common::SimulatedWecs {
+            sim,
+            dir,
+            kubeconfig,
+        } = common::simulated_wecs(&["florin", "guilder"]).await;
+        Fixture {
+            repo: common::example1_repo(),
+            sim,
+            dir,
+            kubeconfig,
+        }
     }
 
     fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("config")
+        self.kubeconfig.clone()
     }
 
     /// The simulator's kubeconfig plus one more context (and cluster) named `name`.

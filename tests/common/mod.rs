@@ -551,3 +551,18 @@ pub fn gitstellar_trees(repo: &Path) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// The documents of a source file, or `None` when it does not parse.
+pub fn documents(file: &gitstellar::model::SourceFile) -> Option<Vec<serde_json::Value>> {
+    let bytes = file.content.as_ref().ok()?;
+    gitstellar::model::load::parse_documents(&file.path, bytes).ok()
+}
+
+/// JSON is YAML: edited documents are written back as JSON, one YAML document each.
+pub fn write_documents(docs: &[serde_json::Value]) -> Vec<u8> {
+    docs.iter()
+        .map(|d| serde_json::to_string_pretty(d).expect("json"))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+        .into_bytes()
+}
