@@ -11,16 +11,14 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
-pub mod customize;
-pub mod mailbox;
-pub mod model;
-pub mod placement;
-pub mod plan;
 pub mod reconcile;
 pub mod repo;
-pub mod status;
 pub mod sync;
 pub mod synth;
+
+/// The pure stages, their own crate ([`gitstellar_core`]); re-exported under the paths the
+/// I/O modules, tests and docs use.
+pub use gitstellar_core::{customize, mailbox, marks, model, placement, plan, status, tree};
 /// The simulated WECs, its own crate ([`gitstellar_wecsim`]); re-exported under the path the
 /// tests, benchmarks and docs use.
 pub use gitstellar_wecsim as wecsim;

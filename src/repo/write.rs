@@ -31,8 +31,9 @@ use std::sync::Arc;
 
 use git2::{ErrorCode, ObjectType, Odb, OdbLookupFlags, Oid, Repository};
 
-/// The files of one ref's tree: `/`-separated path → content.
-pub type Files = BTreeMap<Arc<str>, Arc<[u8]>>;
+pub use gitstellar_core::tree::{
+    Changes, Files, MAX_REF_COMPONENT, ref_name_fits, valid_component,
+};
 
 /// Edits to a tree: `/`-separated path → the new blob, or `None` to remove the file.
 pub type TreeEdits = Vec<(String, Option<Oid>)>;
@@ -58,10 +59,6 @@ pub const PASS_REFS: [&str; 2] = [crate::mailbox::REF_PREFIX, crate::status::REF
 
 /// The ref whose lock is the lease of a pass moving its refs.
 const LEASE_REF: &str = crate::status::REF;
-
-/// The longest name of one ref component that a file system holds as a loose ref and its lock
-/// file (`<name>.lock`): 255 bytes, the usual limit of a file name, less `.lock`.
-pub const MAX_REF_COMPONENT: usize = 255 - ".lock".len();
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,53 +107,6 @@ pub enum WriteError {
 fn git(what: impl Into<String>) -> impl FnOnce(git2::Error) -> WriteError {
     let what = what.into();
     move |source| WriteError::Git { what, source }
-}
-
-/// What changed in one ref's files, as paths.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Paths that are new.
-    pub added: Vec<String>,
-    /// Paths whose content changed.
-    pub changed: Vec<String>,
-    /// Paths that are gone.
-    pub removed: Vec<String>,
-}
-
-impl Changes {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
-    }
-
-    /// How many files under `dir` were added, changed and removed, for a commit subject:
-    /// `3 objects added, 1 changed, 1 removed` (`noun` is the singular and plural); `None` when
-    /// none was.
-    pub fn count_under(&self, dir: &str, noun: (&str, &str)) -> Option<String> {
-        let under = |paths: &[String]| {
-            paths
-                .iter()
-                .filter(|p| p.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
-                .count()
-        };
-        let mut counts: Vec<String> = Vec::new();
-        for (n, verb) in [
-            (under(&self.added), "added"),
-            (under(&self.changed), "changed"),
-            (under(&self.removed), "removed"),
-        ] {
-            if n == 0 {
-                continue;
-            }
-            if counts.is_empty() {
-                let noun = if n == 1 { noun.0 } else { noun.1 };
-                counts.push(format!("{n} {noun} {verb}"));
-            } else {
-                counts.push(format!("{n} {verb}"));
-            }
-        }
-        (!counts.is_empty()).then(|| counts.join(", "))
-    }
 }
 
 /// What happened to one ref.
@@ -1229,12 +1179,6 @@ pub fn newer_pass(
     Ok(None)
 }
 
-/// Whether a ref name can be held by the file system as a loose ref: no component longer than
-/// [`MAX_REF_COMPONENT`] bytes (git itself accepts any length).
-pub fn ref_name_fits(name: &str) -> bool {
-    name.split('/').all(|c| c.len() <= MAX_REF_COMPONENT)
-}
-
 /// Whether a ref update failed because another writer got there first.
 fn is_race(e: &git2::Error) -> bool {
     matches!(
@@ -1312,15 +1256,6 @@ fn tree_children(bytes: &[u8]) -> Vec<Oid> {
         rest = &rest[end..];
     }
     out
-}
-
-/// A path component git accepts in a tree and that checks out safely everywhere.
-pub fn valid_component(c: &str) -> bool {
-    !c.is_empty()
-        && c != "."
-        && c != ".."
-        && !c.eq_ignore_ascii_case(".git")
-        && !c.bytes().any(|b| b == 0 || b == b'/' || b == b'\\')
 }
 
 /// Subject, the changed paths (up to a limit), and the `Source-Revision` trailer.

@@ -7,12 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::model::ObjectId;
 
-/// Label on every object gitstellar applies: which gitstellar instance manages it.
-pub const MANAGED_BY: &str = "gitstellar.io/managed-by";
-/// Annotation on every object gitstellar applies: `<wds>/<group>/<Kind>/<namespace>/<name>`. It names
-/// the object's own identity, so an annotation copied by a controller to a child (a Deployment's
-/// to its ReplicaSets) is not ownership (design §9.8, kubestellar#900).
-pub const ORIGIN: &str = "gitstellar.io/origin";
+pub use gitstellar_core::marks::{MANAGED_BY, ORIGIN, origin_of, parse_origin};
 /// The server-side apply field manager.
 pub const FIELD_MANAGER: &str = "gitstellar";
 /// KubeStellar's create-only annotation, which travels with the object into the WEC.
@@ -36,20 +31,6 @@ impl Desired {
     pub fn origin(&self) -> String {
         origin_of(&self.wds, &self.id)
     }
-}
-
-/// `<wds>/<group or core>/<Kind>/<namespace or _cluster>/<name>`.
-pub fn origin_of(wds: &str, id: &ObjectId) -> String {
-    format!("{wds}/{id}")
-}
-
-/// The identity an origin annotation names, and its WDS; `None` if malformed.
-pub fn parse_origin(origin: &str) -> Option<(String, ObjectId)> {
-    let (wds, id) = origin.split_once('/')?;
-    if wds.is_empty() {
-        return None;
-    }
-    Some((wds.to_string(), ObjectId::parse(id)?))
 }
 
 /// The object with our ownership marks added: the instance label and the origin annotation.

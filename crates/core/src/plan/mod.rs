@@ -539,7 +539,7 @@ fn describe_failure(error: &customize::CustomizeError, customizer: Option<&Custo
 }
 
 /// `a, b, c` — or the first ten and a count, so that a fleet-wide failure stays readable.
-pub(crate) fn name_list(names: &[&str]) -> String {
+pub fn name_list(names: &[&str]) -> String {
     const SHOWN: usize = 10;
     if names.len() <= SHOWN {
         names.join(", ")

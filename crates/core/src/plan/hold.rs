@@ -4,7 +4,7 @@
 //!
 //! Inputs: one revision's [`Snapshot`], its [`Resolution`] and problems (which say *what* to
 //! hold: [`Requests`]), the [`LastGood`] state (what those inputs produced before, worked out from
-//! git by [`crate::reconcile`]) and the previous mailboxes ([`PreviousMailboxes`]). Output: the
+//! git by the root crate's `reconcile`) and the previous mailboxes ([`PreviousMailboxes`]). Output: the
 //! plan with the held entries put back, marked ([`HeldMark`]), and a [`Holds`] report of what each
 //! problem holds (for `problems.yaml`, the SinglePlacementSlices and the pass summary). Pure: the
 //! previous mailboxes are read through a trait.

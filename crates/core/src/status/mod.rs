@@ -25,7 +25,7 @@ use crate::model::{
 };
 use crate::placement::Resolution;
 use crate::plan::hold::{HELD_ANNOTATION, HELD_FROM_ANNOTATION, Holding, Holds};
-use crate::repo::write::{Changes, Files, valid_component};
+use crate::tree::{Changes, Files, valid_component};
 
 /// The status branch.
 pub const REF: &str = "refs/heads/gitstellar/status";

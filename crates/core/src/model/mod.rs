@@ -1,7 +1,7 @@
 //! The model: KubeStellar's API objects as gitstellar reads them from git, and the in-memory
 //! [`Snapshot`] of one revision's spaces.
 //!
-//! Inputs: the files of a revision (from [`crate::repo`]). Output: a [`Snapshot`] holding, per
+//! Inputs: the files of a revision (read by the root crate's `repo`). Output: a [`Snapshot`] holding, per
 //! inventory space (IS), its Locations and SyncTargets and, per workload description space (WDS),
 //! its workload objects (generic JSON), EdgePlacements and Customizers, plus every [`Problem`] found.
 //! Pure: no I/O.

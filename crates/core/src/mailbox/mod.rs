@@ -22,7 +22,7 @@ use crate::model::{
     NamespacedObjects, ObjectId, Problem, SyncerConfigSpec, UpsyncSet,
 };
 use crate::plan::{Destination, PlacedObject, Plan};
-use crate::repo::write::{Changes, Files, valid_component};
+use crate::tree::{Changes, Files, ref_name_fits, valid_component};
 
 /// The prefix of every mailbox ref; the WEC's name follows.
 pub const REF_PREFIX: &str = "refs/heads/gitstellar/mailbox/";
@@ -240,8 +240,8 @@ fn render_all(plan: &Plan) -> Result<HashMap<usize, Rendered>, MailboxError> {
 pub fn valid_wec_name(wec: &str) -> bool {
     valid_component(wec)
         && !wec.contains('/')
-        && git2::Reference::is_valid_name(&ref_name(wec))
-        && crate::repo::write::ref_name_fits(&ref_name(wec))
+        && crate::model::validate::ref_component(wec).is_ok()
+        && ref_name_fits(&ref_name(wec))
 }
 
 /// Whether every part of an identity can be a file name in a git tree.
@@ -273,8 +273,8 @@ fn render_object(
             .or_insert_with(|| Value::Object(Default::default()));
         if let Some(a) = annotations.as_object_mut() {
             a.insert(
-                crate::sync::ORIGIN.into(),
-                Value::from(crate::sync::desired::origin_of(wds, id)),
+                crate::marks::ORIGIN.into(),
+                Value::from(crate::marks::origin_of(wds, id)),
             );
         }
     }

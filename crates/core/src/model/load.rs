@@ -1,4 +1,4 @@
-//! Loading: the files of one revision → a [`Snapshot`] (design §2). Pure: [`crate::repo`] reads
+//! Loading: the files of one revision → a [`Snapshot`] (design §2). Pure: the root crate's `repo` reads
 //! the bytes, this module interprets them.
 //!
 //! Every `*.yaml`, `*.yml` and `*.json` file under a space is read, recursively; dot-files and
