@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod reconcile;
 pub mod repo;
+pub mod server;
 pub mod sync;
 pub mod synth;
 
