@@ -1,5 +1,6 @@
 //! The service's HTTP side (`gitstellar serve`): webhook receivers, health, metrics and, later,
 //! the dashboard. Inputs: requests; outputs: replies and reconcile requests queued for the
-//! runtime. This step holds the pure half of the webhook receivers ([`webhook`]).
+//! runtime. So far: the pure half of the webhook receivers ([`webhook`]) and the reconcile queue ([`queue`]).
 
+pub mod queue;
 pub mod webhook;
