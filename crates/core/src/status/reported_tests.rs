@@ -317,3 +317,66 @@ proptest! {
         }
     }
 }
+
+/// A JSON value of a few levels, with maps whose keys come in any order.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        "[a-z0-9 ]{0,8}".prop_map(Value::from),
+        any::<bool>().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec(("[a-zA-Z]{1,6}", inner), 0..5)
+                .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+        ]
+    })
+}
+
+/// The same value with every map's keys in reverse order.
+fn reversed(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .rev()
+                .map(|(k, v)| (k.clone(), reversed(v)))
+                .collect(),
+        ),
+        Value::Array(list) => Value::Array(list.iter().map(reversed).collect()),
+        other => other.clone(),
+    }
+}
+
+proptest! {
+    /// The rendered reported state and upsync copy depend on the content only: not on the order
+    /// of keys, not on noise; and cleaning twice is cleaning once.
+    #[test]
+    fn rendering_is_deterministic_and_cleaning_idempotent(
+        status in json_value(),
+        spec in json_value(),
+        version in "[0-9]{1,6}",
+    ) {
+        let live = json!({
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "app", "resourceVersion": version, "generation": 1},
+            "spec": spec,
+            "status": status,
+        });
+        let mut noisy = reversed(&live);
+        noisy["metadata"]["resourceVersion"] = json!("other");
+        noisy["metadata"]["uid"] = json!("u");
+        let render = |v: &Value| to_yaml(&reported_state(v), "w").expect("renders");
+        prop_assert_eq!(render(&live), render(&noisy));
+        let once = clean(&live);
+        prop_assert_eq!(
+            to_yaml(&clean(&once), "w").expect("renders"),
+            to_yaml(&once, "w").expect("renders")
+        );
+        prop_assert_eq!(
+            to_yaml(&clean(&noisy), "w").expect("renders"),
+            to_yaml(&once, "w").expect("renders")
+        );
+    }
+}
