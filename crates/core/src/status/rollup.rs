@@ -2,7 +2,7 @@
 //! EdgePlacements — what `gitstellar status` prints (issue 16, "Seeing it").
 //!
 //! Inputs: per WEC, the health of every object gitstellar applied there (as `health.yaml` of its
-//! reported ref holds it); the revision's [`Plan`]. Output: a [`Rollup`]: per WEC, how many
+//! reported ref holds it, read with [`wec_health`]); the revision's [`Plan`]. Output: a [`Rollup`]: per WEC, how many
 //! objects are in each health; per EdgePlacement, how many of its destinations are ready, of how
 //! many. A destination is ready when its WEC has reported and every object that EdgePlacement
 //! sends there is `Current`. Pure: no I/O.
@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::health::HealthStatus;
+use super::reported::HealthFile;
 use crate::model::ObjectId;
 use crate::plan::Plan;
 
@@ -42,6 +43,15 @@ pub struct PlacementRollup {
     /// The destinations that are not ready, sorted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_ready: Vec<String>,
+}
+
+/// One WEC's entry of [`FleetHealth`], from the `health.yaml` of its reported ref. Lines whose
+/// object cannot be read back are left out (they name nothing the plan could place).
+pub fn wec_health(file: &HealthFile) -> BTreeMap<ObjectId, HealthStatus> {
+    file.objects
+        .iter()
+        .filter_map(|line| Some((ObjectId::parse(&line.object)?, line.health)))
+        .collect()
 }
 
 /// The rollup of `fleet` under `plan`.
@@ -169,6 +179,32 @@ metadata: {name: d, namespace: app}
 
     fn deployment() -> ObjectId {
         ObjectId::new("apps", "Deployment", Some("app"), "d")
+    }
+
+    #[test]
+    fn a_reported_health_file_reads_back_into_the_fleet() {
+        use crate::status::reported::{HEALTH_FILE, Reported, read_health, render_reported_ref};
+        let live: serde_json::Value = serde_saphyr::from_str(
+            "{apiVersion: apps/v1, kind: Deployment, metadata: {name: d, namespace: app}, spec: {replicas: 2}}",
+        )
+        .expect("YAML");
+        let reports = [
+            Reported::from_live(cm(), None),
+            Reported::from_live(deployment(), Some(&live)),
+        ];
+        let files = render_reported_ref(&reports).expect("renders");
+        let file = read_health(&files[HEALTH_FILE]).expect("reads back");
+        let wec = wec_health(&file);
+        assert_eq!(
+            wec,
+            [
+                (cm(), HealthStatus::NotFound),
+                (deployment(), HealthStatus::InProgress)
+            ]
+            .into()
+        );
+        let rollup = rollup(&plan(), &[("guilder".to_string(), wec)].into());
+        assert!(rollup.placements.iter().all(|p| p.ready == 0));
     }
 
     #[test]
