@@ -2,9 +2,9 @@
 //! EdgePlacements — what `gitstellar status` prints (issue 16, "Seeing it").
 //!
 //! Inputs: per WEC, the health of every object gitstellar applied there (as `health.yaml` of its
-//! reported ref holds it, read with [`wec_health`]); the revision's [`Plan`]. Output: a [`Rollup`]: per WEC, how many
-//! objects are in each health; per EdgePlacement, how many of its destinations are ready, of how
-//! many. A destination is ready when its WEC has reported and every object that EdgePlacement
+//! reported ref holds it, read with [`wec_health`]); the revision's [`Plan`]. Output: a
+//! [`Rollup`]: per WEC, how many objects are in each health; per EdgePlacement, how many of its
+//! destinations are ready, of how many. A destination is ready when its WEC has reported and every object that EdgePlacement
 //! sends there is `Current`. Pure: no I/O.
 
 use std::collections::BTreeMap;
