@@ -12,7 +12,15 @@
 //!   EdgePlacement's SinglePlacementSlice carries the annotations `gitstellar.io/held` (why) and
 //!   `gitstellar.io/held-from` (the revision whose resolution is used).
 //!
-//! Later parts add `reported/`, `upsynced/`, `wds/` and `summaries/` beside these. Pure: no I/O.
+//! Status return (issue 16) adds, in submodules: [`health`] (kstatus health of one live object),
+//! [`reported`] (one object's reported state without noise, Secret digests, and a WEC's reported
+//! files), [`upsync`] (which WEC objects come back, and as what) and [`rollup`] (health counted per
+//! WEC and per EdgePlacement). Later parts add `wds/` and `summaries/`. Pure: no I/O.
+
+pub mod health;
+pub mod reported;
+pub mod rollup;
+pub mod upsync;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
