@@ -9,6 +9,7 @@
 //! (incrementally where it can); [`cli`] is the command line. [`wecsim`] simulates WECs and
 //! [`synth`] generates fleets, for tests and benchmarks.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod cli;
 pub mod reconcile;
