@@ -2,7 +2,7 @@
 //!
 //! Input: blob contents and raw trees and commits, as the [`super::tree`] and
 //! [`super::commit`] modules make them. Output: their ids at once (git's SHA-1 of the object),
-//! and, on [`Objects::flush`], a version-2 pack of the objects a moving ref reaches that the object
+//! and, on `Objects::flush`, a version-2 pack of the objects a moving ref reaches that the object
 //! database lacks, indexed by libgit2. Each distinct blob and tree is kept once (identical objects
 //! across WECs share one blob, identical directories one tree), and nothing already in the
 //! object database is written again: far fewer files than loose objects, and only what is new.

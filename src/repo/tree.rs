@@ -5,7 +5,7 @@
 //! into the writer's [`Objects`], stored only if a ref that reaches them moves), the id a path
 //! names in a tree, and what changed between two trees as [`Changes`] ([`diff`]).
 //!
-//! Trees are read as raw git objects by one walker ([`entries`]): a gitstellar tree has thousands
+//! Trees are read as raw git objects by one walker (`entries`): a gitstellar tree has thousands
 //! of entries shared by thousands of refs, and libgit2's tree objects cost an allocation each.
 
 use std::collections::BTreeMap;
