@@ -180,8 +180,12 @@ fn agent_fetch_bytes(n: usize, m: usize) -> (usize, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let bare = dir.path().join("origin.git");
     let repo = git2::Repository::init_bare(&bare).expect("init");
-    let mut writer =
-        RefWriter::new(&repo, "0000000000000000000000000000000000000000").expect("writer");
+    let mut writer = RefWriter::new(
+        &repo,
+        gitstellar::repo::write::Producer::Pass,
+        "0000000000000000000000000000000000000000",
+    )
+    .expect("writer");
     for i in 0..n {
         let wec = wec_name(i);
         let mut files = Files::new();

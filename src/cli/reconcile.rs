@@ -288,27 +288,11 @@ fn push_status_first(
     source: &SourceRepo,
     pushes: &[RefPush],
 ) -> anyhow::Result<Vec<String>> {
-    if pushes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let status = crate::status::REF;
-    let lease: Vec<RefPush> = match pushes.iter().find(|(n, _)| n == status) {
-        Some(p) => vec![p.clone()],
-        None => match source.repository().refname_to_id(status) {
-            Ok(tip) => vec![(status.to_string(), Some(tip))],
-            Err(_) => Vec::new(),
-        },
-    };
-    let rejected = cache.push(&lease)?;
-    if !rejected.is_empty() {
-        return Ok(rejected);
-    }
-    let rest: Vec<RefPush> = pushes
-        .iter()
-        .filter(|(n, _)| n != status)
-        .cloned()
-        .collect();
-    Ok(cache.push(&rest)?)
+    Ok(crate::repo::commit::push_status_first(
+        cache,
+        source.repository(),
+        pushes,
+    )?)
 }
 
 /// Whether `--repo` names a remote rather than a local path.

@@ -26,7 +26,7 @@ use crate::mailbox;
 use crate::model::{ObjectId, Problem, Snapshot, load::CONFIG_FILE};
 use crate::placement::Resolution;
 use crate::plan;
-use crate::repo::write::{RefWriter, TreeEdits};
+use crate::repo::write::{Committer, TreeEdits};
 
 /// What each file of a revision contributed, as far as an incremental pass needs to know.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,31 +125,26 @@ pub(super) fn changed_paths(
         let what = what.to_string();
         move |source| ReconcileError::Git { what, source }
     };
-    let tree_at = |commit: Oid| -> Result<Option<git2::Tree<'_>>, ReconcileError> {
+    let tree_at = |commit: Oid| -> Result<Option<Oid>, ReconcileError> {
         let top = repo
             .find_commit(commit)
             .and_then(|c| c.tree())
             .map_err(git("reading a source commit"))?;
         if root.is_empty() {
-            return Ok(Some(top));
+            return Ok(Some(top.id()));
         }
         match top.get_path(std::path::Path::new(root)) {
-            Ok(entry) => Ok(entry.to_object(repo).ok().and_then(|o| o.into_tree().ok())),
-            Err(_) => Ok(None),
+            Ok(entry) if entry.kind() == Some(git2::ObjectType::Tree) => Ok(Some(entry.id())),
+            _ => Ok(None),
         }
     };
-    let (old_tree, new_tree) = (tree_at(old)?, tree_at(new)?);
-    let diff = repo
-        .diff_tree_to_tree(old_tree.as_ref(), new_tree.as_ref(), None)
-        .map_err(git("comparing source commits"))?;
-    let mut paths = BTreeSet::new();
-    for delta in diff.deltas() {
-        for file in [delta.old_file(), delta.new_file()] {
-            if let Some(p) = file.path().and_then(|p| p.to_str()) {
-                paths.insert(p.to_string());
-            }
-        }
-    }
+    let changes = crate::repo::tree::diff(repo, tree_at(old)?, tree_at(new)?)?;
+    let paths: BTreeSet<String> = changes
+        .added
+        .into_iter()
+        .chain(changes.changed)
+        .chain(changes.removed)
+        .collect();
     Ok(paths.into_iter().collect())
 }
 
@@ -211,7 +206,7 @@ pub(super) fn mailbox_edits(
     snapshot: &Snapshot,
     resolution: &Resolution,
     ids: &BTreeSet<String>,
-    writer: &mut RefWriter<'_>,
+    writer: &mut Committer<'_>,
     repo: &Repository,
 ) -> Result<Option<Edits>, ReconcileError> {
     let keep = |id: &ObjectId| ids.contains(&id.to_string());

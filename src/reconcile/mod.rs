@@ -21,7 +21,8 @@ use crate::model::Problem;
 use crate::placement;
 use crate::repo::RepoError;
 use crate::repo::SourceRepo;
-use crate::repo::write::{self, RefOutcome, RefWriter, WriteError};
+use crate::repo::owners::{PASS_STATUS_PATHS, Paths};
+use crate::repo::write::{self, Committer, Intent, RefOutcome, WriteError};
 use crate::status::{self, StatusError};
 use incremental::Sources;
 use record::PassRecord;
@@ -220,7 +221,7 @@ fn full_pass(
     problems.sort();
     problems.dedup();
 
-    let mut writer = RefWriter::for_pass(repo, &revision, source.tracked_tip())?;
+    let mut writer = Committer::for_pass(repo, &revision, source.tracked_tip())?;
     let existing: BTreeSet<String> = writer
         .refs_under(mailbox::REF_PREFIX)?
         .into_iter()
@@ -240,9 +241,9 @@ fn full_pass(
                 })?
                 .tree_id();
             let wec = wec.to_string();
-            writer.set_tree(name, tree, move |changes| {
+            writer.commit(Intent::tree(name, Paths::All, tree, move |changes| {
                 mailbox::commit_subject(&wec, changes)
-            })?;
+            }))?;
             wanted.insert(name.clone());
         }
     }
@@ -253,9 +254,9 @@ fn full_pass(
                 continue;
             }
             let wec = wec.clone();
-            writer.update(&name, files, move |changes| {
+            writer.commit(Intent::files(&name, Paths::All, files, move |changes| {
                 mailbox::commit_subject(&wec, changes)
-            })?;
+            }))?;
             wanted.insert(name);
         }
         for name in &existing {
@@ -264,7 +265,12 @@ fn full_pass(
             }
         }
     }
-    writer.update(status::REF, &status_tree.files, status::commit_subject)?;
+    writer.commit(Intent::files(
+        status::REF,
+        PASS_STATUS_PATHS,
+        &status_tree.files,
+        status::commit_subject,
+    ))?;
     tracing::info!(elapsed = ?started.elapsed(), "built the trees");
     let finished = writer.finish()?;
     let record = PassRecord::new(
@@ -327,7 +333,7 @@ fn incremental_pass(
         return Ok(None);
     };
     let resolution = placement::resolve(&snapshot);
-    let mut writer = RefWriter::for_pass(repo, &revision, source.tracked_tip())?;
+    let mut writer = Committer::for_pass(repo, &revision, source.tracked_tip())?;
     let Some(edits) =
         incremental::mailbox_edits(record, &snapshot, &resolution, &ids, &mut writer, repo)?
     else {
@@ -372,11 +378,16 @@ fn incremental_pass(
             .strip_prefix(mailbox::REF_PREFIX)
             .unwrap_or(name)
             .to_string();
-        writer.set_tree(name, tree, move |changes| {
+        writer.commit(Intent::tree(name, Paths::All, tree, move |changes| {
             mailbox::commit_subject(&wec, changes)
-        })?;
+        }))?;
     }
-    writer.update(status::REF, &status_tree.files, status::commit_subject)?;
+    writer.commit(Intent::files(
+        status::REF,
+        PASS_STATUS_PATHS,
+        &status_tree.files,
+        status::commit_subject,
+    ))?;
     tracing::info!(elapsed = ?started.elapsed(), "edited the trees");
     let finished = writer.finish()?;
     let next = PassRecord::new(

@@ -6,9 +6,17 @@
 //!
 //! A source tracks one branch (design §9.17): `--branch`, else the repository's default branch
 //! ([`SourceRepo::default_branch`]), never whatever is checked out. [`SourceRepo::track`] resolves
-//! it; the writer then knows which newer revisions still count (see [`write`](mod@write)).
+//! it; the committer then knows which newer revisions still count (see [`commit`](mod@commit)).
+//!
+//! Writing: [`commit`] (the committer every ref moves through, with the owners table of
+//! [`owners`]), built on [`pack`], [`tree`] and [`refs`]; [`remote`] fetches and pushes.
 
+pub mod commit;
+pub mod owners;
+pub mod pack;
+pub mod refs;
 pub mod remote;
+pub mod tree;
 pub mod write;
 
 use std::path::{Path, PathBuf};

@@ -216,8 +216,9 @@ impl Agent {
                 attempts: 1,
                 ..Default::default()
             };
-            let finished = fleet::record(
+            let finished = fleet::record_as(
                 &repo,
+                crate::repo::write::Producer::Agent(options.wec.clone()),
                 std::slice::from_ref(&outcome),
                 &BTreeSet::new(),
                 &source_revision,
@@ -234,7 +235,10 @@ impl Agent {
                 .collect();
             // A failed push is not fatal: the next round fetches the remote's reported ref
             // again and records on top of it, so the report is pushed once git is back.
-            match self.git("pushing", move |c| c.push(&pushes)).await {
+            match self
+                .git("pushing", move |c| crate::repo::commit::push(c, &pushes))
+                .await
+            {
                 Ok(rejected) if rejected.is_empty() => pushed = true,
                 Ok(rejected) => tracing::warn!(
                     rejected = %rejected.join(", "),

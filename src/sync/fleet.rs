@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::cluster::{ClusterError, KubeCluster};
 use super::engine::{Mailbox, ObjectReport, SyncOptions, SyncReport};
 use crate::model::SourceFile;
-use crate::repo::write::{Files, RefOutcome, RefWriter};
+use crate::repo::write::{Committer, Files, Intent, Paths, Producer, RefOutcome};
 
 /// The prefix of the refs holding what was observed in each WEC.
 pub const REPORTED_PREFIX: &str = "refs/heads/gitstellar/reported/";
@@ -711,14 +711,33 @@ fn subject(outcome: &WecOutcome) -> String {
 /// WEC whose record changed, with the source revision's trailer): a failed attempt is added
 /// beside the last completed sync, never in its place. Deletes the reported refs of `departed`
 /// WECs whose (empty) mailbox went through cleanly: nothing of ours is left there. All the refs
-/// move in one go, so call it with what is done, as soon as it is done.
+/// move in one go, so call it with what is done, as soon as it is done. The refs are written as
+/// the sync recording of `reconcile --sync` ([`Producer::SyncRecord`]).
 pub fn record(
     repo: &Repository,
     outcomes: &[WecOutcome],
     departed: &BTreeSet<String>,
     source_revision: &str,
 ) -> Result<crate::repo::write::Finished, FleetError> {
-    let mut writer = RefWriter::new(repo, source_revision)?;
+    record_as(
+        repo,
+        Producer::SyncRecord,
+        outcomes,
+        departed,
+        source_revision,
+    )
+}
+
+/// [`record`] by `producer` (an agent records as [`Producer::Agent`]: its own WEC's ref only),
+/// through the committer, which refuses a ref the producer does not own.
+pub fn record_as(
+    repo: &Repository,
+    producer: Producer,
+    outcomes: &[WecOutcome],
+    departed: &BTreeSet<String>,
+    source_revision: &str,
+) -> Result<crate::repo::write::Finished, FleetError> {
+    let mut writer = Committer::new(repo, producer, source_revision)?;
     for outcome in outcomes {
         let wec = outcome.wec();
         let name = format!("{REPORTED_PREFIX}{wec}");
@@ -738,7 +757,9 @@ pub fn record(
         let mut files = Files::new();
         files.insert(Arc::from(SYNC_FILE), Arc::from(yaml.into_bytes()));
         let line = subject(outcome);
-        writer.update(&name, &files, move |_| line.clone())?;
+        writer.commit(Intent::files(&name, Paths::All, &files, move |_| {
+            line.clone()
+        }))?;
     }
     Ok(writer.finish()?)
 }
