@@ -235,7 +235,7 @@ pub(crate) fn wec_lines(o: &WecOutcome) -> String {
     for obj in r
         .objects
         .iter()
-        .filter(|obj| obj.outcome == crate::sync::Outcome::Failed)
+        .filter(|obj| obj.outcome == crate::sync::ObjectOutcome::Failed)
     {
         out.push_str(&format!(
             "  failed {}: {}\n",

@@ -299,7 +299,7 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round,
             .report
             .objects
             .iter()
-            .filter(|o| o.outcome == super::Outcome::Failed)
+            .filter(|o| o.outcome == super::ObjectOutcome::Failed)
             .map(|o| o.object.as_str())
             .collect();
         let watched: Vec<super::Desired> = mailbox

@@ -822,7 +822,7 @@ pub fn pending_mailboxes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::{ObjectReport, Outcome};
+    use crate::sync::{ObjectOutcome, ObjectReport};
 
     fn applied(wec: &str, commit: &str) -> SyncReport {
         SyncReport {
@@ -832,7 +832,7 @@ mod tests {
             busy: None,
             objects: vec![ObjectReport {
                 object: "apps/Deployment/ns/web".into(),
-                outcome: Outcome::Updated,
+                outcome: ObjectOutcome::Updated,
                 message: None,
             }],
         }
