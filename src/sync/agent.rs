@@ -5,7 +5,7 @@
 //! it did to `gitstellar/reported/<wec>`.
 //!
 //! Input: [`AgentOptions`] and a cluster. Output: the WEC's state, the reported ref, a [`Round`]
-//! per round. The agent never dies of git: every git call runs on a blocking thread under a
+//! per round; it runs until its cancellation token fires (or once). The agent never dies of git: every git call runs on a blocking thread under a
 //! deadline of its own ([`AgentOptions::git_timeout`]); a fetch that fails or hangs means the
 //! cached mailbox is applied, a push that fails is made again next round.
 
@@ -261,7 +261,11 @@ impl Agent {
 /// Runs rounds until stopped (or once): every `interval`, and at once when a managed object
 /// drifts. Only opening the cache can fail in a long run: a round that fails is logged and tried
 /// again at the next interval.
-pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round, AgentError> {
+pub async fn run(
+    options: &AgentOptions,
+    cluster: &KubeCluster,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<Round, AgentError> {
     let agent = Agent::open(options)?;
     loop {
         let done = match agent.round(cluster, options).await {
@@ -270,7 +274,7 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round,
                 tracing::error!(wec = %options.wec, error = %e, "the round failed; trying again");
                 tokio::select! {
                     _ = tokio::time::sleep(options.interval) => continue,
-                    _ = tokio::signal::ctrl_c() => return Err(e),
+                    _ = cancel.cancelled() => return Err(e),
                 }
             }
             Err(e) => return Err(e),
@@ -326,7 +330,7 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round,
                 // Let a burst of edits settle into one sync.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            _ = tokio::signal::ctrl_c() => return Ok(done),
+            _ = cancel.cancelled() => return Ok(done),
         }
     }
 }

@@ -384,8 +384,14 @@ async fn pass<C: Cluster>(
             }
             _ => true,
         });
-        let results: Vec<Applied> = futures::stream::iter(list)
+        // The futures are made before they are streamed: a closure over borrowed objects inside
+        // the stream would keep the sync's future from being `Send` (a rustc limitation with
+        // higher-ranked lifetimes).
+        let applies: Vec<_> = list
+            .into_iter()
             .map(|d| apply_one(cluster, d, &previous, options))
+            .collect();
+        let results: Vec<Applied> = futures::stream::iter(applies)
             .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;

@@ -518,7 +518,7 @@ pub fn sync_each<'a>(
 
 /// One WEC's sync: attempts with doubling delays while it is unreachable, all within the
 /// deadline; a WEC that does not answer in time is cut off and reported as timed out.
-async fn sync_with_retries(
+pub async fn sync_with_retries(
     target: &Target,
     pending: &Pending,
     options: &FleetOptions,
