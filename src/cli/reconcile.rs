@@ -81,7 +81,6 @@ pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Exit> {
     let done = reconciler.run(&mut |event| out.event(event));
     out.sync.finish();
     // A WEC cut off at its deadline may leave a connection task behind: do not wait for it.
-    drop(reconciler);
     runtime.shutdown();
     let done = done?;
     let pushed = done.pushed.as_ref().map(|p| (p.url.as_str(), p.refs));
