@@ -6,15 +6,18 @@
 //! destination; [`plan`] joins them into the per-WEC result and renders it; [`mailbox`] and
 //! [`status`] turn the plan into the trees of the mailbox refs and the status branch; [`sync`]
 //! applies mailboxes to the WECs; [`reconcile`] drives one pass from a revision to the refs
-//! (incrementally where it can); [`cli`] is the command line. [`wecsim`] simulates WECs and
+//! (incrementally where it can); [`runtime`] owns the loop around them (fetch, pass, push, retry,
+//! sync the fleet) and [`config`] says what it works on; [`cli`] is the command line. [`wecsim`] simulates WECs and
 //! [`synth`] generates fleets, for tests and benchmarks.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod config;
 pub mod reconcile;
 pub mod repo;
 pub mod server;
+pub mod runtime;
 pub mod sync;
 pub mod synth;
 

@@ -16,8 +16,8 @@ use gitstellar::model::ObjectId;
 use gitstellar::sync::desired::{PENDING, live_id};
 use gitstellar::sync::record::Record;
 use gitstellar::sync::{
-    Cluster, Desired, InventoryEntry, KubeCluster, MANAGED_BY, Mailbox, Outcome, RequestPolicy,
-    SyncOptions, SyncReport, sync,
+    Cluster, Desired, InventoryEntry, KubeCluster, MANAGED_BY, Mailbox, ObjectOutcome,
+    RequestPolicy, SyncOptions, SyncReport, sync,
 };
 use gitstellar::wecsim::{FaultSettings, SimOptions, Simulator};
 use serde_json::{Value, json};
@@ -389,7 +389,7 @@ async fn the_record_splits_over_configmaps_and_an_old_record_still_reads() {
     let pruned: BTreeSet<&str> = r
         .objects
         .iter()
-        .filter(|o| o.outcome == Outcome::Pruned)
+        .filter(|o| o.outcome == ObjectOutcome::Pruned)
         .map(|o| o.object.as_str())
         .collect();
     assert_eq!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use gitstellar::model::{ObjectId, SourceFile, load};
 use gitstellar::plan;
 use gitstellar::sync::{
-    Cluster, Desired, KubeCluster, Mailbox, Outcome, SyncOptions, SyncReport, sync,
+    Cluster, Desired, KubeCluster, Mailbox, ObjectOutcome, SyncOptions, SyncReport, sync,
 };
 use gitstellar::wecsim::{FaultSettings, SimOptions, Simulator};
 use serde_json::{Value, json};
@@ -141,7 +141,7 @@ fn mailbox(wec: &str, objects: Vec<Desired>) -> Mailbox {
     }
 }
 
-fn outcomes(report: &SyncReport) -> BTreeMap<String, Outcome> {
+fn outcomes(report: &SyncReport) -> BTreeMap<String, ObjectOutcome> {
     report
         .objects
         .iter()
@@ -289,7 +289,7 @@ async fn changes_are_applied_and_departures_pruned() {
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(
         outcomes(&report).get(&format!("core/ConfigMap/{ns}/gone")),
-        Some(&Outcome::Pruned)
+        Some(&ObjectOutcome::Pruned)
     );
     let keep = get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "keep"))
         .await
@@ -371,7 +371,7 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
     let report = sync(&c, &clash, &options).await;
     assert_eq!(
         outcomes(&report).get(&format!("core/ConfigMap/{ns}/handmade")),
-        Some(&Outcome::Failed),
+        Some(&ObjectOutcome::Failed),
         "{report:?}"
     );
     let hand = get(
@@ -396,7 +396,7 @@ async fn drift_is_corrected_and_foreign_objects_are_left_alone() {
     );
     assert_eq!(
         outcomes(&report).get(&format!("core/Namespace/_cluster/{ns}")),
-        Some(&Outcome::Kept),
+        Some(&ObjectOutcome::Kept),
         "{report:?}"
     );
     let ns = get(&c, "v1", &ObjectId::new("", "Namespace", None, ns))
@@ -516,14 +516,14 @@ async fn create_only_objects_are_created_once_and_never_deleted() {
     .await;
     assert_eq!(
         outcomes(&report).get(&format!("core/ConfigMap/{ns}/seed")),
-        Some(&Outcome::Created)
+        Some(&ObjectOutcome::Created)
     );
     let mut changed = secret.clone();
     changed.object["data"]["v"] = json!("changed in git");
     let report = sync(&c, &mailbox("a", vec![namespace(ns), changed]), &options).await;
     assert_eq!(
         outcomes(&report).get(&format!("core/ConfigMap/{ns}/seed")),
-        Some(&Outcome::Exists)
+        Some(&ObjectOutcome::Exists)
     );
     assert_eq!(
         get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "seed"))
@@ -534,7 +534,7 @@ async fn create_only_objects_are_created_once_and_never_deleted() {
     let report = sync(&c, &mailbox("a", vec![namespace(ns)]), &options).await;
     assert_eq!(
         outcomes(&report).get(&format!("core/ConfigMap/{ns}/seed")),
-        Some(&Outcome::Kept)
+        Some(&ObjectOutcome::Kept)
     );
     assert!(
         get(&c, "v1", &ObjectId::new("", "ConfigMap", Some(ns), "seed"))
@@ -607,26 +607,26 @@ async fn outcomes_tell_created_updated_unchanged_and_drift_apart() {
     let first = sync(&c, &desired("1"), &options).await;
     assert_eq!(
         outcomes(&first).get(&key),
-        Some(&Outcome::Created),
+        Some(&ObjectOutcome::Created),
         "{first:?}"
     );
     let again = sync(&c, &desired("1"), &options).await;
     assert_eq!(
         outcomes(&again).get(&key),
-        Some(&Outcome::Unchanged),
+        Some(&ObjectOutcome::Unchanged),
         "{again:?}"
     );
     assert!(
         again
             .objects
             .iter()
-            .all(|o| o.outcome == Outcome::Unchanged),
+            .all(|o| o.outcome == ObjectOutcome::Unchanged),
         "{again:?}"
     );
     let changed = sync(&c, &desired("2"), &options).await;
     assert_eq!(
         outcomes(&changed).get(&key),
-        Some(&Outcome::Updated),
+        Some(&ObjectOutcome::Updated),
         "{changed:?}"
     );
 
@@ -647,7 +647,7 @@ async fn outcomes_tell_created_updated_unchanged_and_drift_apart() {
     let corrected = sync(&c, &desired("2"), &options).await;
     assert_eq!(
         outcomes(&corrected).get(&key),
-        Some(&Outcome::DriftCorrected),
+        Some(&ObjectOutcome::DriftCorrected),
         "{corrected:?}"
     );
     assert_eq!(get(&c, "v1", &cm).await.unwrap()["data"]["k"], json!("2"));
@@ -656,13 +656,13 @@ async fn outcomes_tell_created_updated_unchanged_and_drift_apart() {
     let recreated = sync(&c, &desired("2"), &options).await;
     assert_eq!(
         outcomes(&recreated).get(&key),
-        Some(&Outcome::DriftCorrected),
+        Some(&ObjectOutcome::DriftCorrected),
         "{recreated:?}"
     );
     let gone = sync(&c, &mailbox("a", vec![namespace(ns)]), &options).await;
     assert_eq!(
         outcomes(&gone).get(&key),
-        Some(&Outcome::Pruned),
+        Some(&ObjectOutcome::Pruned),
         "{gone:?}"
     );
     let yaml = serde_saphyr::to_string(&corrected).unwrap();

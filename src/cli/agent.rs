@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 
-use super::{Outcome, OutputFormat, parse_duration};
-use crate::repo::remote;
+use super::{Exit, OutputFormat};
+use crate::config::parse_duration;
+use crate::runtime::{CancellationToken, Runtime};
 use crate::sync::agent::{self, AgentOptions, Round};
 use crate::sync::fleet::WecOutcome;
 use crate::sync::{KubeCluster, SyncOptions};
@@ -44,12 +45,10 @@ pub struct AgentArgs {
     /// With `--once`: `table` for people, `json` or `yaml` for scripts.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: OutputFormat,
-    /// Where the bare cache of the repo is kept.
-    #[arg(long, env = "GITSTELLAR_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// The name of this gitstellar instance: the value of the `gitstellar.io/managed-by` label.
-    #[arg(long, default_value = "gitstellar")]
-    instance: String,
+    #[command(flatten)]
+    cache: super::CacheArgs,
+    #[command(flatten)]
+    instance: super::InstanceArgs,
 }
 
 /// The WEC's client and API server URL, from `--kubeconfig` (and `--context`), else
@@ -93,16 +92,21 @@ async fn connect(args: &AgentArgs) -> anyhow::Result<(KubeCluster, String)> {
     Ok((KubeCluster::new(client), server))
 }
 
-pub(super) fn run(args: AgentArgs) -> anyhow::Result<Outcome> {
-    let cache_root = match &args.cache_dir {
-        Some(dir) => dir.clone(),
-        None => remote::default_cache_root()
-            .context("no cache directory (HOME is not set): give --cache-dir")?,
+pub(super) fn run(args: AgentArgs) -> anyhow::Result<Exit> {
+    let cache = crate::config::CacheConfig {
+        root: args.cache.cache_dir.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(async {
+    let cache_root = cache.root()?;
+    let runtime = Runtime::new()?;
+    // Ctrl-c ends the run after the round under way.
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let result = runtime.run(async {
         let (cluster, server) = connect(&args).await?;
         let options = AgentOptions {
             url: args.repo.clone(),
@@ -113,14 +117,17 @@ pub(super) fn run(args: AgentArgs) -> anyhow::Result<Outcome> {
             git_timeout: args.git_timeout,
             server: Some(server),
             sync: SyncOptions {
-                instance: args.instance.clone(),
+                instance: args.instance.instance.clone(),
                 ..Default::default()
             },
         };
-        anyhow::Ok((agent::run(&options, &cluster).await?, options.server))
+        anyhow::Ok((
+            agent::run(&options, &cluster, cancel).await?,
+            options.server,
+        ))
     });
     // A git call cut off at its deadline may still be running on a blocking thread: do not wait.
-    runtime.shutdown_timeout(Duration::from_millis(200));
+    runtime.shutdown();
     let (round, server) = result?;
     let text = match args.output {
         OutputFormat::Table => render(&round, server.as_deref()),
@@ -133,9 +140,9 @@ pub(super) fn run(args: AgentArgs) -> anyhow::Result<Outcome> {
     };
     super::print(&text).context("writing the report to stdout")?;
     Ok(if round.is_clean() {
-        Outcome::Clean
+        Exit::Clean
     } else {
-        Outcome::Problems
+        Exit::Problems
     })
 }
 
@@ -187,21 +194,4 @@ fn to_json(round: &Round, server: Option<&str>) -> serde_json::Value {
             "receivedBytes": round.received_bytes,
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("m").is_err());
-    }
 }

@@ -1,9 +1,10 @@
 //! The command line (design §7): clap parses, each subcommand turns its arguments into library
 //! calls, and the outcome becomes an exit code (0 clean, 1 the repo has problems, 2 usage or I/O).
 //!
-//! Also here: the push-mode sync shared by the commands that sync ([`SyncArgs`], `sync_pass`),
-//! which records and prints each WEC's outcome as that WEC finishes, and the logging setup
-//! (`--log`, `--log-format`; colour only on a terminal).
+//! Also here: the arguments shared by the commands that sync ([`SyncArgs`], [`InstanceArgs`],
+//! [`CacheArgs`]), the printing of each WEC's outcome as that WEC finishes, and the logging setup
+//! (`--log`, `--log-format`; colour only on a terminal). The work itself is the runtime's
+//! ([`crate::runtime`]): this module holds argument parsing and printing only.
 
 mod agent;
 mod plan;
@@ -14,10 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use futures::{FutureExt as _, StreamExt as _};
 use serde_json::{Value, json};
 
+use crate::config::{Config, parse_duration};
 use crate::repo::write::RefOutcome;
+use crate::runtime::{SyncEvent, SyncPass};
 use crate::sync::fleet::{self, WecOutcome};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -110,29 +112,38 @@ pub struct SyncArgs {
     /// is cut off and reported as timed out (`30s`, `5m`, `1h`).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub sync_timeout: Duration,
+    /// The instance whose objects these are.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+}
+
+/// `--instance`, shared by every command that syncs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InstanceArgs {
     /// The name of this gitstellar instance: the value of the `gitstellar.io/managed-by` label.
     #[arg(long, default_value = "gitstellar")]
     pub instance: String,
 }
 
-/// `30s`, `5m`, `2h`, `250ms`, or plain seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m or 1h"))?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
-    };
-    Ok(Duration::from_secs(seconds))
+/// `--cache-dir`, shared by every command that caches a remote repository.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheArgs {
+    /// Where the bare caches of remote repositories are kept (only with a URL).
+    #[arg(long, env = "GITSTELLAR_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl SyncArgs {
+    /// Puts these arguments into `config`.
+    pub(crate) fn configure(&self, config: &mut Config) {
+        config.sync.enabled = self.sync;
+        config.sync.changed_only = self.changed_only;
+        config.clusters.kubeconfig = self.kubeconfig.clone();
+        config.clusters.contexts = self.wec_contexts.iter().cloned().collect();
+        config.clusters.concurrency = self.sync_concurrency;
+        config.clusters.timeout = self.sync_timeout;
+        config.instance = self.instance.instance.clone();
+    }
 }
 
 fn parse_wec_context(text: &str) -> Result<(String, String), String> {
@@ -144,51 +155,36 @@ fn parse_wec_context(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// What a push-mode sync did.
-pub struct SyncPass {
-    /// One outcome per WEC synced, by WEC.
-    pub outcomes: Vec<WecOutcome>,
-    /// What happened to the `gitstellar/reported/<wec>` refs.
-    pub recorded: Vec<(String, RefOutcome)>,
+/// `sync: 3 WECs, 2 synced, 1 unreachable`.
+pub(crate) fn sync_summary(pass: &SyncPass) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for o in &pass.outcomes {
+        *counts.entry(verdict(o)).or_default() += 1;
+    }
+    let parts: Vec<String> = ["synced", "failed", "busy", "unreachable", "timed out"]
+        .iter()
+        .filter_map(|k| counts.get(k).map(|n| format!("{n} {k}")))
+        .collect();
+    let n = pass.outcomes.len();
+    format!(
+        "sync: {n} {}{}{}\n",
+        if n == 1 { "WEC" } else { "WECs" },
+        if parts.is_empty() { "" } else { ", " },
+        parts.join(", ")
+    )
 }
 
-impl SyncPass {
-    /// Whether every WEC was reached and took every object.
-    pub fn is_clean(&self) -> bool {
-        self.outcomes.iter().all(WecOutcome::is_clean)
-    }
-
-    /// `sync: 3 WECs, 2 synced, 1 unreachable`.
-    pub fn summary(&self) -> String {
-        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-        for o in &self.outcomes {
-            *counts.entry(verdict(o)).or_default() += 1;
-        }
-        let parts: Vec<String> = ["synced", "failed", "busy", "unreachable", "timed out"]
+/// The sync as JSON: `{clean, wecs: [...]}`, one entry per WEC as `-o json` documents it.
+pub(crate) fn sync_json(pass: &SyncPass) -> Value {
+    let recorded = fleet::recorded_by_wec(&pass.recorded);
+    json!({
+        "clean": pass.is_clean(),
+        "wecs": pass
+            .outcomes
             .iter()
-            .filter_map(|k| counts.get(k).map(|n| format!("{n} {k}")))
-            .collect();
-        let n = self.outcomes.len();
-        format!(
-            "sync: {n} {}{}{}\n",
-            if n == 1 { "WEC" } else { "WECs" },
-            if parts.is_empty() { "" } else { ", " },
-            parts.join(", ")
-        )
-    }
-
-    /// The pass as JSON: `{clean, wecs: [...]}`, one entry per WEC as `-o json` documents it.
-    pub fn to_json(&self) -> Value {
-        let recorded = fleet::recorded_by_wec(&self.recorded);
-        json!({
-            "clean": self.is_clean(),
-            "wecs": self
-                .outcomes
-                .iter()
-                .map(|o| wec_json(o, recorded.get(o.wec())))
-                .collect::<Vec<_>>(),
-        })
-    }
+            .map(|o| wec_json(o, recorded.get(o.wec())))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// `synced`, `failed` (reached, some object refused), `busy` (another process holds the WEC's
@@ -235,7 +231,7 @@ pub(crate) fn wec_lines(o: &WecOutcome) -> String {
     for obj in r
         .objects
         .iter()
-        .filter(|obj| obj.outcome == crate::sync::Outcome::Failed)
+        .filter(|obj| obj.outcome == crate::sync::ObjectOutcome::Failed)
     {
         out.push_str(&format!(
             "  failed {}: {}\n",
@@ -283,100 +279,46 @@ pub(crate) fn ref_outcome_json(outcome: &RefOutcome) -> Value {
     }
 }
 
-/// Reads the kubeconfig push mode uses, before anything is written: a missing or malformed one
-/// is the operator's mistake (exit 2), not an unreachable cluster.
-pub(crate) fn cluster_access(args: &SyncArgs) -> anyhow::Result<fleet::ClusterAccess> {
-    let mut access = fleet::ClusterAccess::from_kubeconfig(args.kubeconfig.as_deref())?;
-    for (wec, context) in &args.wec_contexts {
-        access = access.with_context(wec, context);
-    }
-    Ok(access)
+/// Prints each WEC of a sync as it finishes (`table`), above a bar of WECs done on stderr.
+pub(crate) struct SyncPrinter {
+    table: bool,
+    bar: indicatif::ProgressBar,
+    failures: usize,
 }
 
-/// Syncs the WECs of `repo`'s mailboxes (push mode), recording each WEC's outcome on its reported
-/// ref as soon as that WEC is done and handing it to `each` then (to print it). Every WEC's
-/// context and credentials are checked before any is synced.
-pub(crate) fn sync_pass(
-    repo: &git2::Repository,
-    revision: &str,
-    args: &SyncArgs,
-    access: &fleet::ClusterAccess,
-    each: &mut dyn FnMut(&WecOutcome, Option<&RefOutcome>) -> anyhow::Result<()>,
-) -> anyhow::Result<SyncPass> {
-    let (mailboxes, departed) = fleet::pending_mailboxes(repo, args.changed_only)?;
-    let mut known = fleet::mailbox_wecs(repo)?;
-    known.extend(fleet::reported_wecs(repo)?);
-    access.check_overrides(&known)?;
-    let wecs: std::collections::BTreeSet<String> = mailboxes
-        .iter()
-        .map(|p| p.mailbox.wec.clone())
-        .filter(|w| !departed.contains(w))
-        .collect();
-    let options = fleet::FleetOptions {
-        sync: crate::sync::SyncOptions {
-            instance: args.instance.clone(),
-            ..Default::default()
-        },
-        concurrency: args.sync_concurrency,
-        deadline: args.sync_timeout,
-        ..Default::default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let bar = progress_bar(wecs.len());
-    let result = runtime.block_on(async {
-        let mut targets = access.connect(&wecs).await?;
-        // A WEC that left the inventory may have left the kubeconfig too: that is no reason to
-        // stop the pass; it is skipped (its record stays) until it can be reached or is removed.
-        let mut mailboxes = mailboxes;
-        for wec in &departed {
-            match access
-                .connect(&std::iter::once(wec.clone()).collect())
-                .await
-            {
-                Ok(t) => targets.extend(t),
-                Err(e) => {
-                    tracing::warn!(%wec, error = %e, "not emptying a WEC that left the inventory");
-                    mailboxes.retain(|p| &p.mailbox.wec != wec);
+impl SyncPrinter {
+    /// A printer; `table` says whether WEC lines are printed as they come.
+    pub(crate) fn new(table: bool) -> SyncPrinter {
+        SyncPrinter {
+            table,
+            bar: indicatif::ProgressBar::hidden(),
+            failures: 0,
+        }
+    }
+
+    /// Takes one step of the sync.
+    pub(crate) fn event(&mut self, event: SyncEvent<'_>) -> std::io::Result<()> {
+        match event {
+            SyncEvent::Started { wecs } => self.bar = progress_bar(wecs),
+            SyncEvent::Done { outcome, .. } => {
+                self.failures += usize::from(!outcome.is_clean());
+                if self.table {
+                    // Its line goes above the bar, not through it.
+                    self.bar.suspend(|| print(&wec_lines(outcome)))?;
+                }
+                self.bar.inc(1);
+                if self.failures > 0 {
+                    self.bar.set_message(format!("{} failed", self.failures));
                 }
             }
         }
-        bar.set_length(mailboxes.len() as u64);
-        let done = fleet::sync_each(&targets, mailboxes, &options);
-        futures::pin_mut!(done);
-        let mut outcomes = Vec::new();
-        let mut recorded = Vec::new();
-        let mut failures = 0;
-        // One writer: what finished while the last batch was being recorded is recorded
-        // together (one pack), the rest as each WEC finishes.
-        while let Some(first) = done.next().await {
-            let mut batch = vec![first];
-            while let Some(Some(more)) = done.next().now_or_never() {
-                batch.push(more);
-            }
-            // Its log lines go above the bar, not through it.
-            let finished = bar.suspend(|| fleet::record(repo, &batch, &departed, revision))?;
-            let by_wec = fleet::recorded_by_wec(&finished.outcomes);
-            for o in &batch {
-                failures += usize::from(!o.is_clean());
-                bar.suspend(|| each(o, by_wec.get(o.wec())))?;
-                bar.inc(1);
-                if failures > 0 {
-                    bar.set_message(format!("{failures} failed"));
-                }
-            }
-            outcomes.extend(batch);
-            recorded.extend(finished.outcomes);
-        }
-        anyhow::Ok((outcomes, recorded))
-    });
-    bar.finish_and_clear();
-    // A WEC cut off at its deadline may leave a connection task behind: do not wait for it.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    let (mut outcomes, recorded) = result?;
-    outcomes.sort_by(|a, b| a.report.wec.cmp(&b.report.wec));
-    Ok(SyncPass { outcomes, recorded })
+        Ok(())
+    }
+
+    /// Clears the bar.
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// A bar of WECs done on stderr, drawn only when stderr is a terminal.
@@ -396,26 +338,26 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// How a command that ran to the end went.
+/// How a command that ran to the end went: its exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Exit {
     /// Everything was fine.
     Clean,
     /// The repo has problems (they were printed or recorded).
     Problems,
 }
 
-impl From<Outcome> for ExitCode {
-    fn from(o: Outcome) -> ExitCode {
+impl From<Exit> for ExitCode {
+    fn from(o: Exit) -> ExitCode {
         match o {
-            Outcome::Clean => ExitCode::SUCCESS,
-            Outcome::Problems => ExitCode::from(1),
+            Exit::Clean => ExitCode::SUCCESS,
+            Exit::Problems => ExitCode::from(1),
         }
     }
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     init_logging(&cli.log, cli.log_format);
     match cli.command {
         Command::Plan(args) => plan::run(args),
@@ -423,7 +365,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Agent(args) => agent::run(args),
         Command::Wecsim(args) => {
             crate::wecsim::run(args)?;
-            Ok(Outcome::Clean)
+            Ok(Exit::Clean)
         }
     }
 }

@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 
-use super::{Outcome, OutputFormat, SourceArgs};
+use super::{Exit, OutputFormat, SourceArgs};
 use crate::placement;
 use crate::plan::render;
 use crate::repo::SourceRepo;
@@ -23,7 +23,7 @@ pub struct PlanArgs {
     explain: Option<String>,
 }
 
-pub(super) fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
+pub(super) fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let repo = SourceRepo::open(&args.source.repo)?;
     let snapshot = if args.source.worktree {
         repo.worktree_snapshot()?
@@ -51,9 +51,9 @@ pub(super) fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
         }
     }
     let outcome = if plan.problems.is_empty() {
-        Outcome::Clean
+        Exit::Clean
     } else {
-        Outcome::Problems
+        Exit::Problems
     };
     // The process ends here: freeing a fleet's plan value by value would only add time.
     std::mem::forget(plan);
@@ -65,7 +65,7 @@ fn explain(
     snapshot: &crate::model::Snapshot,
     object: &str,
     output: OutputFormat,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Exit> {
     let resolution = placement::resolve(snapshot);
     let explanations: Vec<placement::Explanation> = snapshot
         .workloads
@@ -125,9 +125,9 @@ fn explain(
     super::print(&text).context("writing the explanation to stdout")?;
     Ok(
         if snapshot.problems.is_empty() && resolution.problems.is_empty() {
-            Outcome::Clean
+            Exit::Clean
         } else {
-            Outcome::Problems
+            Exit::Problems
         },
     )
 }

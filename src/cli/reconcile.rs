@@ -8,16 +8,14 @@
 //! end). Exit code 0 when the revision is clean, 1 when it has problems (the refs are still
 //! written; `problems.yaml` lists them), 2 on usage or I/O failure.
 
-use std::path::PathBuf;
-
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use super::{Outcome, OutputFormat};
-use crate::reconcile::{self, Leftovers, Options, PassKind, Report};
-use crate::repo::SourceRepo;
-use crate::repo::remote::{self, RefPush, RemoteCache};
+use super::{Exit, OutputFormat};
+use crate::config::Config;
+use crate::reconcile::{PassKind, Report};
 use crate::repo::write::RefOutcome;
+use crate::runtime::{Event, Reconciler, Runtime, SyncController, SyncPass};
 
 /// Arguments of `gitstellar reconcile`.
 #[derive(Debug, clap::Args)]
@@ -36,9 +34,8 @@ pub struct ReconcileArgs {
     /// Push the gitstellar refs to the remote `--repo` (only with a URL).
     #[arg(long)]
     push: bool,
-    /// Where bare caches of remote repositories are kept (only with a URL).
-    #[arg(long, env = "GITSTELLAR_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::CacheArgs,
     /// Recompute every WEC's mailbox, even when the last pass could be reused (a commit that
     /// changes only workload objects otherwise recomputes just those objects).
     #[arg(long)]
@@ -50,76 +47,74 @@ pub struct ReconcileArgs {
     sync: super::SyncArgs,
 }
 
-pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Outcome> {
-    if is_url(&args.repo) {
-        return run_remote(&args);
+impl ReconcileArgs {
+    /// The arguments as configuration.
+    fn config(&self) -> Config {
+        let mut config = Config::new(&self.repo);
+        config.source.branch = self.branch.clone();
+        config.source.revision = self.rev.clone();
+        config.source.full = self.full;
+        config.source.push = self.push;
+        config.cache.root = self.cache.cache_dir.clone();
+        self.sync.configure(&mut config);
+        config
     }
-    if args.push {
-        bail!("--push needs a remote --repo URL (a local --repo is written in place)");
-    }
-    let access = sync_access(&args)?;
-    let mut source = SourceRepo::open(std::path::Path::new(&args.repo))?;
-    let (report, leftovers) = pass(&mut source, &args, args.branch.as_deref())?;
-    leftovers.leave();
-    let mut out = Output::new(args.output);
-    let synced = sync(&source, &report, &args, access.as_ref(), &mut out)?;
-    finish(out, &report, synced.as_ref(), None)
 }
 
-/// The kubeconfig for `--sync`, read before anything is written (a missing one is exit 2 with
-/// every ref where it was).
-fn sync_access(args: &ReconcileArgs) -> anyhow::Result<Option<crate::sync::fleet::ClusterAccess>> {
-    args.sync
+pub(super) fn run(args: ReconcileArgs) -> anyhow::Result<Exit> {
+    let config = args.config();
+    config.validate()?;
+    if config.source.is_remote() {
+        // The cache root is settled before the kubeconfig is read.
+        config.cache.root()?;
+    }
+    // The kubeconfig for `--sync` is read before anything is written (a missing one is exit 2
+    // with every ref where it was).
+    let controller = config
         .sync
-        .then(|| super::cluster_access(&args.sync))
-        .transpose()
-}
-
-/// Prints the pass's summary, then syncs (with `--sync`), printing each WEC as it finishes.
-fn sync(
-    source: &SourceRepo,
-    report: &Report,
-    args: &ReconcileArgs,
-    access: Option<&crate::sync::fleet::ClusterAccess>,
-    out: &mut Output,
-) -> anyhow::Result<Option<super::SyncPass>> {
-    out.reconciled(report)?;
-    let Some(access) = access else {
-        return Ok(None);
-    };
-    let pass = super::sync_pass(
-        source.repository(),
-        &report.revision,
-        &args.sync,
-        access,
-        &mut |o, _| out.wec(o),
-    )?;
-    Ok(Some(pass))
+        .enabled
+        .then(|| SyncController::new(&config))
+        .transpose()?;
+    let runtime = Runtime::new()?;
+    let reconciler = Reconciler::new(&config, controller.as_ref(), &runtime)?;
+    let mut out = Output::new(args.output);
+    let done = reconciler.run(&mut |event| out.event(event));
+    out.sync.finish();
+    // A WEC cut off at its deadline may leave a connection task behind: do not wait for it.
+    runtime.shutdown();
+    let done = done?;
+    let pushed = done.pushed.as_ref().map(|p| (p.url.as_str(), p.refs));
+    let exit = finish(out, &done.report, done.synced.as_ref(), pushed);
+    done.leftovers.leave();
+    exit
 }
 
 /// How the report of a pass reaches stdout: line by line as it happens (`table`), or as one
 /// document at the end (`json`, `yaml`).
 struct Output {
     format: OutputFormat,
+    sync: super::SyncPrinter,
 }
 
 impl Output {
     fn new(format: OutputFormat) -> Output {
-        Output { format }
+        Output {
+            format,
+            sync: super::SyncPrinter::new(format == OutputFormat::Table),
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>) -> std::io::Result<()> {
+        match event {
+            Event::Reconciled(report) => self.reconciled(report),
+            Event::Sync(event) => self.sync.event(event),
+        }
     }
 
     /// The refs are written: their lines and the summary, at once.
-    fn reconciled(&mut self, report: &Report) -> anyhow::Result<()> {
+    fn reconciled(&mut self, report: &Report) -> std::io::Result<()> {
         if self.format == OutputFormat::Table {
-            super::print(&render(report)).context("writing the report to stdout")?;
-        }
-        Ok(())
-    }
-
-    /// One WEC is done.
-    fn wec(&mut self, outcome: &crate::sync::fleet::WecOutcome) -> anyhow::Result<()> {
-        if self.format == OutputFormat::Table {
-            super::print(&super::wec_lines(outcome)).context("writing the report to stdout")?;
+            super::print(&render(report))?;
         }
         Ok(())
     }
@@ -129,16 +124,16 @@ impl Output {
 fn finish(
     out: Output,
     report: &Report,
-    synced: Option<&super::SyncPass>,
+    synced: Option<&SyncPass>,
     pushed: Option<(&str, usize)>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Exit> {
     let mut trouble = report.problems > 0;
     if let Some(synced) = synced {
         trouble |= !synced.is_clean();
     }
     let text = match out.format {
         OutputFormat::Table => {
-            let mut text = synced.map(super::SyncPass::summary).unwrap_or_default();
+            let mut text = synced.map(super::sync_summary).unwrap_or_default();
             if let Some((url, n)) = pushed {
                 text.push_str(&format!("pushed {n} refs to {url}\n"));
             }
@@ -152,22 +147,14 @@ fn finish(
         OutputFormat::Yaml => serde_saphyr::to_string(&to_json(report, synced, pushed))?,
     };
     super::print(&text).context("writing the report to stdout")?;
-    Ok(if trouble {
-        Outcome::Problems
-    } else {
-        Outcome::Clean
-    })
+    Ok(if trouble { Exit::Problems } else { Exit::Clean })
 }
 
 /// The pass as one JSON object: `revision`, `kind` (`full`, `incremental`, `alreadyDone`),
 /// `incremental` (`{from, objects}`), `refs` (every ref the pass wrote or kept: `{ref, outcome,
 /// commit?, subject?}`), `summary` (counts by outcome, and `problems`), `sync` (with `--sync`:
 /// `{clean, wecs: [...]}`) and `pushed` (with `--push`: `{url, refs}`).
-fn to_json(
-    report: &Report,
-    synced: Option<&super::SyncPass>,
-    pushed: Option<(&str, usize)>,
-) -> Value {
+fn to_json(report: &Report, synced: Option<&SyncPass>, pushed: Option<(&str, usize)>) -> Value {
     let mut summary = serde_json::Map::new();
     for key in ["updated", "deleted", "unchanged", "superseded"] {
         summary.insert(key.into(), json!(0));
@@ -215,121 +202,12 @@ fn to_json(
         out[key] = incremental;
     }
     if let Some(synced) = synced {
-        out["sync"] = synced.to_json();
+        out["sync"] = super::sync_json(synced);
     }
     if let Some((url, n)) = pushed {
         out["pushed"] = json!({"url": url, "refs": n});
     }
     out
-}
-
-/// How many times a push rejected because the remote moved is retried (fetch, recompute, push).
-const PUSH_ATTEMPTS: usize = 10;
-
-/// `--repo URL`: fetch into the bare cache, reconcile there, push what moved (with retries).
-fn run_remote(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
-    let root = match &args.cache_dir {
-        Some(dir) => dir.clone(),
-        None => remote::default_cache_root()
-            .context("no cache directory (HOME is not set): give --cache-dir")?,
-    };
-    let access = sync_access(args)?;
-    let cache = RemoteCache::open(&args.repo, &root)?;
-    let url = cache.redacted_url();
-    for attempt in 1..=PUSH_ATTEMPTS {
-        let head = cache.fetch()?;
-        let mut source = SourceRepo::open(cache.path())?;
-        let branch = args.branch.clone().or_else(|| {
-            head.as_deref()
-                .and_then(|h| h.strip_prefix("refs/heads/"))
-                .map(str::to_string)
-        });
-        let (report, leftovers) = pass(&mut source, args, branch.as_deref())?;
-        let mut out = Output::new(args.output);
-        let synced = sync(&source, &report, args, access.as_ref(), &mut out)?;
-        if !args.push {
-            leftovers.leave();
-            return finish(out, &report, synced.as_ref(), None);
-        }
-        let recorded = synced
-            .as_ref()
-            .map(|s| s.recorded.as_slice())
-            .unwrap_or_default();
-        let pushes: Vec<RefPush> = report
-            .outcomes
-            .iter()
-            .chain(recorded)
-            .filter_map(|(name, outcome)| match outcome {
-                RefOutcome::Updated { commit, .. } => Some((name.clone(), Some(*commit))),
-                RefOutcome::Deleted => Some((name.clone(), None)),
-                RefOutcome::Unchanged | RefOutcome::Superseded => None,
-            })
-            .collect();
-        let rejected = push_status_first(&cache, &source, &pushes)?;
-        if rejected.is_empty() {
-            leftovers.leave();
-            return finish(out, &report, synced.as_ref(), Some((&url, pushes.len())));
-        }
-        tracing::warn!(
-            attempt,
-            rejected = rejected.len(),
-            "the remote moved since the fetch; fetching and recomputing"
-        );
-    }
-    bail!("pushing to {url}: the remote kept moving; gave up after {PUSH_ATTEMPTS} attempts")
-}
-
-/// Pushes the status branch first and alone, even when this pass left it unchanged: a remote
-/// whose status branch moved since the fetch (a newer pass) rejects it as not a fast-forward
-/// before any mailbox moves, so a racing older pass cannot re-create a mailbox the newer one
-/// deleted. Then the rest. Returns the refs rejected.
-fn push_status_first(
-    cache: &RemoteCache,
-    source: &SourceRepo,
-    pushes: &[RefPush],
-) -> anyhow::Result<Vec<String>> {
-    Ok(crate::repo::commit::push_status_first(
-        cache,
-        source.repository(),
-        pushes,
-    )?)
-}
-
-/// Whether `--repo` names a remote rather than a local path.
-fn is_url(repo: &str) -> bool {
-    repo.contains("://") || scp_like(repo)
-}
-
-/// `user@host:path`, as git reads it (no slash before the colon).
-fn scp_like(repo: &str) -> bool {
-    match repo.split_once(':') {
-        Some((host, _)) => !host.is_empty() && !host.contains('/') && host.contains('@'),
-        None => false,
-    }
-}
-
-/// One pass over the commit that `--rev` names (on the tracked branch's history) or the tracked
-/// branch's tip.
-fn pass(
-    source: &mut SourceRepo,
-    args: &ReconcileArgs,
-    branch: Option<&str>,
-) -> anyhow::Result<(Report, Leftovers)> {
-    let commit = source_commit(source, branch, args.rev.as_deref())?;
-    let options = Options { full: args.full };
-    Ok(reconcile::reconcile(source, commit, &options)?)
-}
-
-/// The commit to reconcile: `rev` (which must be on the tracked branch's history), or the tip of
-/// the tracked branch (`branch`, else the default branch; never what HEAD points to).
-fn source_commit(
-    source: &mut SourceRepo,
-    branch: Option<&str>,
-    rev: Option<&str>,
-) -> anyhow::Result<git2::Oid> {
-    let (name, tip) = source.track(branch)?;
-    tracing::info!(branch = %name, tip = %tip, "tracking");
-    Ok(source.pass_commit(rev)?)
 }
 
 fn render(report: &Report) -> String {
@@ -387,21 +265,4 @@ fn render(report: &Report) -> String {
         report.held
     ));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_recognised_and_redacted() {
-        assert!(is_url("https://example.com/r.git"));
-        assert!(is_url("git@example.com:r.git"));
-        assert!(!is_url("./some/dir"));
-        assert!(!is_url("/tmp/a:b"));
-        assert_eq!(
-            remote::redact_url("https://user:secret@example.com/r.git"),
-            "https://example.com/r.git"
-        );
-    }
 }

@@ -5,7 +5,7 @@
 //! it did to `gitstellar/reported/<wec>`.
 //!
 //! Input: [`AgentOptions`] and a cluster. Output: the WEC's state, the reported ref, a [`Round`]
-//! per round. The agent never dies of git: every git call runs on a blocking thread under a
+//! per round; it runs until its cancellation token fires (or once). The agent never dies of git: every git call runs on a blocking thread under a
 //! deadline of its own ([`AgentOptions::git_timeout`]); a fetch that fails or hangs means the
 //! cached mailbox is applied, a push that fails is made again next round.
 
@@ -31,6 +31,9 @@ pub enum AgentError {
     /// Reading the mailbox or recording the outcome failed.
     #[error(transparent)]
     Fleet(#[from] fleet::FleetError),
+    /// A blocking git task panicked.
+    #[error("a git task failed")]
+    Task(#[source] tokio::task::JoinError),
     /// The cache repository could not be opened.
     #[error("opening the cache {path}")]
     Cache {
@@ -88,6 +91,13 @@ impl Round {
     pub fn is_clean(&self) -> bool {
         self.report.is_clean() && self.fetched && self.pushed && self.git_error.is_none()
     }
+}
+
+fn open_cache(cache: &RemoteCache) -> Result<git2::Repository, AgentError> {
+    git2::Repository::open_bare(cache.path()).map_err(|source| AgentError::Cache {
+        path: cache.path().to_path_buf(),
+        source,
+    })
 }
 
 fn mailbox_ref(wec: &str) -> String {
@@ -150,11 +160,15 @@ impl Agent {
         }
     }
 
-    fn repo(&self) -> Result<git2::Repository, AgentError> {
-        git2::Repository::open_bare(self.cache.path()).map_err(|source| AgentError::Cache {
-            path: self.cache.path().to_path_buf(),
-            source,
-        })
+    /// Runs git2 work on the cache on a blocking thread (no deadline: it touches only disk).
+    async fn local<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&git2::Repository) -> Result<T, AgentError> + Send + 'static,
+    ) -> Result<T, AgentError> {
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || work(&open_cache(&cache)?))
+            .await
+            .map_err(AgentError::Task)?
     }
 
     /// One round: fetch (or fall back on the cache), sync, record and push.
@@ -174,14 +188,16 @@ impl Agent {
                 (None, Some(e))
             }
         };
-        let repo = self.repo()?;
-        let mailbox = fleet::read_mailbox(&repo, &options.wec, None)?;
+        let wec = options.wec.clone();
+        let (mailbox, has_ref) = self
+            .local(move |repo| {
+                let mailbox = fleet::read_mailbox(repo, &wec, None)?;
+                Ok((mailbox, repo.find_reference(&mailbox_ref(&wec)).is_ok()))
+            })
+            .await?;
         // Never fetched and git unreachable: nothing is known, so nothing is applied (an empty
         // mailbox would prune everything).
-        if fetched.is_none()
-            && mailbox.commit.is_none()
-            && repo.find_reference(&mailbox_ref(&options.wec)).is_err()
-        {
+        if fetched.is_none() && mailbox.commit.is_none() && !has_ref {
             let report = SyncReport {
                 wec: options.wec.clone(),
                 error: Some("git unreachable and no mailbox fetched yet: nothing applied".into()),
@@ -199,30 +215,35 @@ impl Agent {
         let report = sync(cluster, &mailbox, &options.sync).await;
         let mut pushed = false;
         if fetched.is_some() {
-            let source_revision = mailbox
-                .commit
-                .as_deref()
-                .and_then(|c| git2::Oid::from_str(c).ok())
-                .and_then(|c| repo.find_commit(c).ok())
-                .and_then(|c| {
-                    c.message()
-                        .ok()
-                        .and_then(crate::repo::write::source_revision)
-                })
-                .unwrap_or_default();
             let outcome = WecOutcome {
                 report: report.clone(),
                 server: options.server.clone(),
                 attempts: 1,
                 ..Default::default()
             };
-            let finished = fleet::record_as(
-                &repo,
-                crate::repo::write::Producer::Agent(options.wec.clone()),
-                std::slice::from_ref(&outcome),
-                &BTreeSet::new(),
-                &source_revision,
-            )?;
+            let commit = mailbox.commit.clone();
+            let wec = options.wec.clone();
+            let finished = self
+                .local(move |repo| {
+                    let source_revision = commit
+                        .as_deref()
+                        .and_then(|c| git2::Oid::from_str(c).ok())
+                        .and_then(|c| repo.find_commit(c).ok())
+                        .and_then(|c| {
+                            c.message()
+                                .ok()
+                                .and_then(crate::repo::write::source_revision)
+                        })
+                        .unwrap_or_default();
+                    Ok(fleet::record_as(
+                        repo,
+                        crate::repo::write::Producer::Agent(wec),
+                        std::slice::from_ref(&outcome),
+                        &BTreeSet::new(),
+                        &source_revision,
+                    )?)
+                })
+                .await?;
             let pushes: Vec<_> = finished
                 .outcomes
                 .iter()
@@ -265,8 +286,17 @@ impl Agent {
 /// Runs rounds until stopped (or once): every `interval`, and at once when a managed object
 /// drifts. Only opening the cache can fail in a long run: a round that fails is logged and tried
 /// again at the next interval.
-pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round, AgentError> {
+pub async fn run(
+    options: &AgentOptions,
+    cluster: &KubeCluster,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<Round, AgentError> {
     let agent = Agent::open(options)?;
+    type Watching = (
+        (Option<String>, BTreeSet<String>),
+        futures::stream::BoxStream<'static, super::drift::Drift>,
+    );
+    let mut watching: Option<Watching> = None;
     loop {
         let done = match agent.round(cluster, options).await {
             Ok(done) => done,
@@ -274,7 +304,7 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round,
                 tracing::error!(wec = %options.wec, error = %e, "the round failed; trying again");
                 tokio::select! {
                     _ = tokio::time::sleep(options.interval) => continue,
-                    _ = tokio::signal::ctrl_c() => return Err(e),
+                    _ = cancel.cancelled() => return Err(e),
                 }
             }
             Err(e) => return Err(e),
@@ -295,30 +325,41 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round,
         if options.once {
             return Ok(done);
         }
-        let repo = agent.repo()?;
-        let mailbox = fleet::read_mailbox(&repo, &options.wec, None)?;
-        drop(repo);
+        let wec = options.wec.clone();
+        let mailbox = agent
+            .local(move |repo| Ok(fleet::read_mailbox(repo, &wec, None)?))
+            .await?;
         // Objects the WEC refused are retried every interval, not on every event about them.
-        let failed: BTreeSet<&str> = done
+        let failed: BTreeSet<String> = done
             .report
             .objects
             .iter()
-            .filter(|o| o.outcome == super::Outcome::Failed)
-            .map(|o| o.object.as_str())
+            .filter(|o| o.outcome == super::ObjectOutcome::Failed)
+            .map(|o| o.object.clone())
             .collect();
-        let watched: Vec<super::Desired> = mailbox
-            .objects
-            .iter()
-            .filter(|d| !failed.contains(d.id.to_string().as_str()))
-            .cloned()
-            .collect();
-        let kinds = cluster.resources_of(&watched).await;
-        let mut drifts = Box::pin(super::drift::watch(
-            cluster.client().clone(),
-            &options.sync.instance,
-            &kinds,
-            super::drift::wanted(&watched),
-        ));
+        // The watchers live as long as what they watch: rebuilt only when the mailbox or the
+        // objects left out changed, not every round.
+        let key = (mailbox.commit.clone(), failed);
+        if watching.as_ref().is_none_or(|(k, _)| *k != key) {
+            let watched: Vec<super::Desired> = mailbox
+                .objects
+                .iter()
+                .filter(|d| !key.1.contains(&d.id.to_string()))
+                .cloned()
+                .collect();
+            let kinds = cluster.resources_of(&watched).await;
+            let stream = super::drift::watch(
+                cluster.client().clone(),
+                &options.sync.instance,
+                &kinds,
+                super::drift::wanted(&watched),
+            )
+            .boxed();
+            watching = Some((key, stream));
+        }
+        let Some((_, drifts)) = watching.as_mut() else {
+            continue;
+        };
         tokio::select! {
             _ = tokio::time::sleep(options.interval) => {}
             Some(drift) = drifts.next() => {
@@ -330,7 +371,7 @@ pub async fn run(options: &AgentOptions, cluster: &KubeCluster) -> Result<Round,
                 // Let a burst of edits settle into one sync.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            _ = tokio::signal::ctrl_c() => return Ok(done),
+            _ = cancel.cancelled() => return Ok(done),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! from the CRDs themselves.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -102,27 +103,51 @@ pub struct Written {
 }
 
 /// A workload execution cluster as the syncer needs it.
-#[allow(async_fn_in_trait)]
-pub trait Cluster {
+///
+/// Every future is `Send` (and a cluster `Send + Sync`), so a controller can spawn one WEC's sync
+/// as a task of its own.
+pub trait Cluster: Send + Sync {
     /// The live object with this identity, if any.
-    async fn get(&self, api_version: &str, id: &ObjectId) -> Result<Option<Value>, ClusterError>;
+    fn get(
+        &self,
+        api_version: &str,
+        id: &ObjectId,
+    ) -> impl Future<Output = Result<Option<Value>, ClusterError>> + Send;
     /// Server-side apply with field manager `gitstellar`; `force` takes over conflicting fields.
-    async fn apply(&self, object: &Value, force: bool) -> Result<Written, ClusterError>;
+    fn apply(
+        &self,
+        object: &Value,
+        force: bool,
+    ) -> impl Future<Output = Result<Written, ClusterError>> + Send;
     /// Creates the object; `Ok(None)` if it exists already.
-    async fn create(&self, object: &Value) -> Result<Option<Value>, ClusterError>;
+    fn create(
+        &self,
+        object: &Value,
+    ) -> impl Future<Output = Result<Option<Value>, ClusterError>> + Send;
     /// Replaces the object (PUT): with `metadata.resourceVersion` set, only if the live object is
     /// still at that version (a compare-and-swap; a lost race is a conflict).
-    async fn replace(&self, object: &Value) -> Result<Value, ClusterError>;
+    fn replace(&self, object: &Value) -> impl Future<Output = Result<Value, ClusterError>> + Send;
     /// Deletes the object; a missing object is success.
-    async fn delete(&self, api_version: &str, id: &ObjectId) -> Result<(), ClusterError>;
+    fn delete(
+        &self,
+        api_version: &str,
+        id: &ObjectId,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
     /// Re-reads the served kinds.
-    async fn refresh(&self) -> Result<(), ClusterError>;
+    fn refresh(&self) -> impl Future<Output = Result<(), ClusterError>> + Send;
     /// Learns the kinds that these (Established) CRDs serve, without a new discovery.
-    async fn learn_definitions(&self, crds: &[Value]);
+    fn learn_definitions(&self, crds: &[Value]) -> impl Future<Output = ()> + Send;
     /// Waits until a CRD is Established.
-    async fn wait_established(&self, crd: &str, timeout: Duration) -> Result<(), ClusterError>;
+    fn wait_established(
+        &self,
+        crd: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
     /// Every object in `namespace` (used before deleting a Namespace).
-    async fn namespace_contents(&self, namespace: &str) -> Result<Vec<Value>, ClusterError>;
+    fn namespace_contents(
+        &self,
+        namespace: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, ClusterError>> + Send;
 }
 
 /// How requests to a WEC are bounded and retried.
@@ -308,7 +333,7 @@ impl KubeCluster {
     /// each attempt.
     async fn call(
         &self,
-        make: &dyn Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+        make: &(dyn Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error> + Sync),
     ) -> Result<Answer, ClusterError> {
         let mut attempt = 0;
         loop {

@@ -2,7 +2,7 @@
 //! phase, prune what left it, and record what was done (design §5, §9.7–9.9).
 //!
 //! Input: a [`Mailbox`] and a [`Cluster`]. Output: the WEC's state, its record
-//! ([`super::record`], written ahead of every apply), and a [`SyncReport`] with an [`Outcome`]
+//! ([`super::record`], written ahead of every apply), and a [`SyncReport`] with an [`ObjectOutcome`]
 //! per object. The whole sync holds the WEC's sync lock ([`super::lock`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -178,7 +178,7 @@ impl Default for SyncOptions {
 /// What happened to one object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Outcome {
+pub enum ObjectOutcome {
     /// It did not exist in the WEC and was created (create-only ones too).
     Created,
     /// The mailbox's object changed since the last sync, and the WEC's was changed to match.
@@ -206,7 +206,7 @@ pub struct ObjectReport {
     /// `group/Kind/namespace/name`.
     pub object: String,
     /// What happened.
-    pub outcome: Outcome,
+    pub outcome: ObjectOutcome,
     /// Why, when it is not plain success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -238,7 +238,10 @@ impl SyncReport {
     pub fn is_clean(&self) -> bool {
         self.error.is_none()
             && self.busy.is_none()
-            && self.objects.iter().all(|o| o.outcome != Outcome::Failed)
+            && self
+                .objects
+                .iter()
+                .all(|o| o.outcome != ObjectOutcome::Failed)
     }
 
     /// How many objects had each outcome.
@@ -255,7 +258,7 @@ impl SyncReport {
     }
 }
 
-fn report(id: &ObjectId, outcome: Outcome, message: Option<String>) -> ObjectReport {
+fn report(id: &ObjectId, outcome: ObjectOutcome, message: Option<String>) -> ObjectReport {
     ObjectReport {
         object: id.to_string(),
         outcome,
@@ -350,7 +353,7 @@ async fn pass<C: Cluster>(
             }
             let id = ObjectId::new("", "Namespace", None, ns);
             out.objects
-                .push(report(&id, Outcome::Failed, Some(e.to_string())));
+                .push(report(&id, ObjectOutcome::Failed, Some(e.to_string())));
         }
     }
 
@@ -381,8 +384,14 @@ async fn pass<C: Cluster>(
             }
             _ => true,
         });
-        let results: Vec<Applied> = futures::stream::iter(list)
+        // The futures are made before they are streamed: a closure over borrowed objects inside
+        // the stream would keep the sync's future from being `Send` (a rustc limitation with
+        // higher-ranked lifetimes).
+        let applies: Vec<_> = list
+            .into_iter()
             .map(|d| apply_one(cluster, d, &previous, options))
+            .collect();
+        let results: Vec<Applied> = futures::stream::iter(applies)
             .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;
@@ -424,7 +433,7 @@ async fn pass<C: Cluster>(
                     .await
                 {
                     out.objects
-                        .push(report(&crd.id, Outcome::Failed, Some(e.to_string())));
+                        .push(report(&crd.id, ObjectOutcome::Failed, Some(e.to_string())));
                 }
             }
             // Their kinds are learnt from the CRDs: no second discovery.
@@ -532,12 +541,12 @@ async fn apply_inner<C: Cluster>(
     let failed = |e: ClusterError, keep: bool| -> Attempt {
         let entry = (keep || owned || e.is_unreachable()).then(unsure);
         (
-            report(&desired.id, Outcome::Failed, Some(e.to_string())),
+            report(&desired.id, ObjectOutcome::Failed, Some(e.to_string())),
             entry,
             Some(e),
         )
     };
-    let ok = |outcome: Outcome| -> Attempt {
+    let ok = |outcome: ObjectOutcome| -> Attempt {
         (
             report(&desired.id, outcome, None),
             Some(confirmed.clone()),
@@ -546,8 +555,8 @@ async fn apply_inner<C: Cluster>(
     };
     if desired.create_only {
         return match cluster.create(&object).await {
-            Ok(Some(_)) => ok(Outcome::Created),
-            Ok(None) => ok(Outcome::Exists),
+            Ok(Some(_)) => ok(ObjectOutcome::Created),
+            Ok(None) => ok(ObjectOutcome::Exists),
             Err(e) => failed(e, false),
         };
     }
@@ -570,23 +579,23 @@ async fn apply_inner<C: Cluster>(
             .as_ref()
             .is_some_and(|live| super::desired::satisfied(&object, live))
     {
-        return ok(Outcome::Unchanged);
+        return ok(ObjectOutcome::Unchanged);
     }
-    let judge = |written: &Written, before: Option<&Value>| -> Outcome {
+    let judge = |written: &Written, before: Option<&Value>| -> ObjectOutcome {
         if written.created {
             if same_intent {
-                Outcome::DriftCorrected
+                ObjectOutcome::DriftCorrected
             } else {
-                Outcome::Created
+                ObjectOutcome::Created
             }
         } else if before.and_then(resource_version).is_some()
             && before.and_then(resource_version) == resource_version(&written.object)
         {
-            Outcome::Unchanged
+            ObjectOutcome::Unchanged
         } else if same_intent {
-            Outcome::DriftCorrected
+            ObjectOutcome::DriftCorrected
         } else {
-            Outcome::Updated
+            ObjectOutcome::Updated
         }
     };
     // Ours: git is the source of truth, so drift is overwritten (force).
@@ -606,7 +615,7 @@ async fn apply_inner<C: Cluster>(
                 _ => (
                     report(
                         &desired.id,
-                        Outcome::Failed,
+                        ObjectOutcome::Failed,
                         Some(format!(
                             "the object exists in the WEC and is not managed by gitstellar; nothing was taken over: {e}"
                         )),
@@ -634,17 +643,17 @@ async fn prune_one<C: Cluster>(
         Ok(Some(live)) => live,
         Ok(None) => {
             return (
-                report(id, Outcome::Pruned, Some("already gone".into())),
+                report(id, ObjectOutcome::Pruned, Some("already gone".into())),
                 false,
             );
         }
-        Err(e) => return (report(id, Outcome::Failed, Some(e.to_string())), true),
+        Err(e) => return (report(id, ObjectOutcome::Failed, Some(e.to_string())), true),
     };
     if !is_ours(&live, &options.instance) {
         return (
             report(
                 id,
-                Outcome::Kept,
+                ObjectOutcome::Kept,
                 Some("no longer carries gitstellar's mark: left alone".into()),
             ),
             false,
@@ -654,7 +663,7 @@ async fn prune_one<C: Cluster>(
         return (
             report(
                 id,
-                Outcome::Kept,
+                ObjectOutcome::Kept,
                 Some("create-only objects are never deleted".into()),
             ),
             false,
@@ -673,7 +682,7 @@ async fn prune_one<C: Cluster>(
                         Ok(()) => (
                             report(
                                 id,
-                                Outcome::Kept,
+                                ObjectOutcome::Kept,
                                 Some(format!(
                                     "holds objects gitstellar does not manage ({}); gitstellar's mark was removed",
                                     crate::plan::name_list(
@@ -683,16 +692,16 @@ async fn prune_one<C: Cluster>(
                             ),
                             false,
                         ),
-                        Err(e) => (report(id, Outcome::Failed, Some(e.to_string())), true),
+                        Err(e) => (report(id, ObjectOutcome::Failed, Some(e.to_string())), true),
                     };
                 }
             }
-            Err(e) => return (report(id, Outcome::Failed, Some(e.to_string())), true),
+            Err(e) => return (report(id, ObjectOutcome::Failed, Some(e.to_string())), true),
         }
     }
     match cluster.delete(&api_version, id).await {
-        Ok(()) => (report(id, Outcome::Pruned, None), false),
-        Err(e) => (report(id, Outcome::Failed, Some(e.to_string())), true),
+        Ok(()) => (report(id, ObjectOutcome::Pruned, None), false),
+        Err(e) => (report(id, ObjectOutcome::Failed, Some(e.to_string())), true),
     }
 }
 
@@ -736,4 +745,170 @@ async fn unmark<C: Cluster>(cluster: &C, live: &Value) -> Result<(), ClusterErro
     }
     cluster.apply(&empty, true).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::memory::MemoryCluster;
+
+    fn configmap(name: &str, data: Value) -> Desired {
+        let object = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "shop"},
+            "data": data,
+        });
+        Desired {
+            id: ObjectId::new("", "ConfigMap", Some("shop"), name),
+            wds: "wds1".into(),
+            create_only: false,
+            object,
+        }
+    }
+
+    fn mailbox(objects: Vec<Desired>) -> Mailbox {
+        Mailbox {
+            wec: "florin".into(),
+            commit: None,
+            objects,
+            bare_namespaces: Vec::new(),
+        }
+    }
+
+    fn outcome_of(report: &SyncReport, name: &str) -> Option<ObjectOutcome> {
+        report
+            .objects
+            .iter()
+            .find(|o| o.object == configmap(name, Value::Null).id.to_string())
+            .map(|o| o.outcome.clone())
+    }
+
+    #[tokio::test]
+    async fn objects_are_created_updated_and_left_unchanged() {
+        let cluster = MemoryCluster::new();
+        let options = SyncOptions::default();
+        let first = sync(
+            &cluster,
+            &mailbox(vec![configmap("a", json!({"k": "1"}))]),
+            &options,
+        )
+        .await;
+        assert!(first.is_clean(), "{first:?}");
+        assert_eq!(outcome_of(&first, "a"), Some(ObjectOutcome::Created));
+        let again = sync(
+            &cluster,
+            &mailbox(vec![configmap("a", json!({"k": "1"}))]),
+            &options,
+        )
+        .await;
+        assert_eq!(outcome_of(&again, "a"), Some(ObjectOutcome::Unchanged));
+        let changed = sync(
+            &cluster,
+            &mailbox(vec![configmap("a", json!({"k": "2"}))]),
+            &options,
+        )
+        .await;
+        assert_eq!(outcome_of(&changed, "a"), Some(ObjectOutcome::Updated));
+        let live = cluster.object(&configmap("a", Value::Null).id).unwrap();
+        assert_eq!(live.pointer("/data/k"), Some(&json!("2")));
+        assert_eq!(
+            live.pointer(&format!(
+                "/metadata/labels/{}",
+                MANAGED_BY.replace('/', "~1")
+            )),
+            Some(&json!("gitstellar"))
+        );
+    }
+
+    #[tokio::test]
+    async fn only_what_is_ours_is_pruned() {
+        let cluster = MemoryCluster::new();
+        let options = SyncOptions::default();
+        let both = vec![configmap("a", json!({})), configmap("b", json!({}))];
+        assert!(sync(&cluster, &mailbox(both), &options).await.is_clean());
+        // Someone else's object, and one of ours that someone took over (our mark removed).
+        cluster
+            .insert(configmap("theirs", json!({})).object)
+            .unwrap();
+        let b = configmap("b", json!({}));
+        cluster.insert(b.object.clone()).unwrap();
+        let report = sync(
+            &cluster,
+            &mailbox(vec![configmap("a", json!({}))]),
+            &options,
+        )
+        .await;
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(outcome_of(&report, "b"), Some(ObjectOutcome::Kept));
+        assert_eq!(outcome_of(&report, "theirs"), None);
+        assert!(cluster.object(&b.id).is_some());
+        assert!(cluster.object(&configmap("theirs", json!({})).id).is_some());
+        // Ours, and then left the mailbox: pruned.
+        let report = sync(&cluster, &mailbox(Vec::new()), &options).await;
+        assert_eq!(outcome_of(&report, "a"), Some(ObjectOutcome::Pruned));
+        assert!(cluster.object(&configmap("a", json!({})).id).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_create_only_object_is_created_once_and_then_left_alone() {
+        let cluster = MemoryCluster::new();
+        let options = SyncOptions::default();
+        let mut seed = configmap("seed", json!({"k": "git"}));
+        seed.create_only = true;
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(
+            super::super::desired::DOWNSYNC_OVERWRITE.into(),
+            json!("false"),
+        );
+        seed.object["metadata"]["annotations"] = Value::Object(annotations);
+        let first = sync(&cluster, &mailbox(vec![seed.clone()]), &options).await;
+        assert_eq!(outcome_of(&first, "seed"), Some(ObjectOutcome::Created));
+        let mut edited = cluster.object(&seed.id).unwrap();
+        edited["data"]["k"] = json!("edited in the WEC");
+        cluster.replace(&edited).await.unwrap();
+        let again = sync(&cluster, &mailbox(vec![seed.clone()]), &options).await;
+        assert_eq!(outcome_of(&again, "seed"), Some(ObjectOutcome::Exists));
+        let live = cluster.object(&seed.id).unwrap();
+        assert_eq!(live.pointer("/data/k"), Some(&json!("edited in the WEC")));
+        // Left the mailbox: kept, never deleted.
+        let gone = sync(&cluster, &mailbox(Vec::new()), &options).await;
+        assert_eq!(outcome_of(&gone, "seed"), Some(ObjectOutcome::Kept));
+        assert!(cluster.object(&seed.id).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_refused_apply_fails_that_object_only() {
+        let cluster = MemoryCluster::new();
+        let options = SyncOptions::default();
+        let bad = configmap("bad", json!({}));
+        cluster.refuse(bad.id.clone());
+        let report = sync(
+            &cluster,
+            &mailbox(vec![bad, configmap("good", json!({}))]),
+            &options,
+        )
+        .await;
+        assert!(!report.is_clean());
+        assert_eq!(report.error, None, "the WEC was reached");
+        assert_eq!(outcome_of(&report, "bad"), Some(ObjectOutcome::Failed));
+        let message = report.objects.iter().find_map(|o| o.message.clone());
+        assert!(message.is_some_and(|m| m.contains("refused")));
+        assert_eq!(outcome_of(&report, "good"), Some(ObjectOutcome::Created));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_cluster_is_an_error_of_the_whole_sync() {
+        let cluster = MemoryCluster::new();
+        cluster.set_unreachable(true);
+        let report = sync(
+            &cluster,
+            &mailbox(vec![configmap("a", json!({}))]),
+            &SyncOptions::default(),
+        )
+        .await;
+        assert!(report.error.is_some(), "{report:?}");
+        assert!(report.objects.is_empty());
+        assert_eq!(cluster.writes(), 0);
+    }
 }

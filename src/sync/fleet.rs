@@ -518,7 +518,7 @@ pub fn sync_each<'a>(
 
 /// One WEC's sync: attempts with doubling delays while it is unreachable, all within the
 /// deadline; a WEC that does not answer in time is cut off and reported as timed out.
-async fn sync_with_retries(
+pub async fn sync_with_retries(
     target: &Target,
     pending: &Pending,
     options: &FleetOptions,
@@ -843,7 +843,7 @@ pub fn pending_mailboxes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::{ObjectReport, Outcome};
+    use crate::sync::{ObjectOutcome, ObjectReport};
 
     fn applied(wec: &str, commit: &str) -> SyncReport {
         SyncReport {
@@ -853,7 +853,7 @@ mod tests {
             busy: None,
             objects: vec![ObjectReport {
                 object: "apps/Deployment/ns/web".into(),
-                outcome: Outcome::Updated,
+                outcome: ObjectOutcome::Updated,
                 message: None,
             }],
         }

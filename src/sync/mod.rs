@@ -15,11 +15,15 @@ pub mod cluster;
 pub mod engine;
 pub mod fleet;
 pub mod lock;
+pub mod memory;
 pub mod record;
 
 pub use cluster::{Cluster, ClusterError, KubeCluster, RequestPolicy, Written};
 pub use desired::{Desired, FIELD_MANAGER, Inventory, InventoryEntry, MANAGED_BY, ORIGIN, Phase};
-pub use engine::{Mailbox, ObjectReport, Outcome, SyncOptions, SyncReport, sync, sync_incremental};
+pub use engine::{
+    Mailbox, ObjectOutcome, ObjectReport, SyncOptions, SyncReport, sync, sync_incremental,
+};
+pub use memory::MemoryCluster;
 
 /// Namespace of gitstellar's own bookkeeping objects in a WEC.
 pub const SYSTEM_NAMESPACE: &str = "gitstellar-system";
