@@ -6,15 +6,14 @@
 //! destination; [`plan`] joins them into the per-WEC result and renders it; [`mailbox`] and
 //! [`status`] turn the plan into the trees of the mailbox refs and the status branch; [`sync`]
 //! applies mailboxes to the WECs; [`reconcile`] drives one pass from a revision to the refs
-//! (incrementally where it can); [`cli`] is the command line. [`wecsim`] simulates WECs and
-//! [`synth`] generates fleets, for tests and benchmarks.
+//! (incrementally where it can); [`cli`] is the command line. [`wecsim`] simulates WECs, for tests
+//! and benchmarks (whose other helpers, fleets among them, are the dev-only `gitstellar-testkit`).
 #![deny(unsafe_code)]
 
 pub mod cli;
 pub mod reconcile;
 pub mod repo;
 pub mod sync;
-pub mod synth;
 
 /// The pure stages, their own crate ([`gitstellar_core`]); re-exported under the paths the
 /// I/O modules, tests and docs use.
