@@ -185,42 +185,18 @@ fn render_all(plan: &Plan) -> Result<HashMap<usize, Rendered>, MailboxError> {
             }
         }
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let chunk = distinct.len().div_ceil(threads).max(1);
     type Part = Result<Vec<(usize, Rendered)>, MailboxError>;
-    let parts: Vec<Part> = std::thread::scope(|scope| {
-        let handles: Vec<_> = distinct
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|p| {
-                            let key = Arc::as_ptr(&p.object) as usize;
-                            match p.held.file() {
-                                // A held entry stays exactly as the last good pass wrote it.
-                                Some(file) => Ok((key, held_rendering(file, p))),
-                                None => render_object(&p.object, &p.id, &p.resource, &p.wds)
-                                    .map(|r| (key, r)),
-                            }
-                        })
-                        .collect::<Part>()
-                })
+    let parts: Vec<Part> = crate::par::map_chunks(&distinct, |part| {
+        part.iter()
+            .map(|p| {
+                let key = Arc::as_ptr(&p.object) as usize;
+                match p.held.file() {
+                    // A held entry stays exactly as the last good pass wrote it.
+                    Some(file) => Ok((key, held_rendering(file, p))),
+                    None => render_object(&p.object, &p.id, &p.resource, &p.wds).map(|r| (key, r)),
+                }
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(MailboxError::Yaml {
-                        what: "objects".into(),
-                        message: "a rendering thread panicked".into(),
-                    })
-                })
-            })
-            .collect()
+            .collect::<Part>()
     });
     let mut rendered = HashMap::with_capacity(distinct.len());
     let mut ids: HashMap<(Option<Arc<str>>, String, String), u32> = HashMap::new();
