@@ -259,7 +259,7 @@ fn render_object(
     let version = value
         .get("apiVersion")
         .and_then(Value::as_str)
-        .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
+        .map(|v| crate::model::split_api_version(v).1.to_string())
         .unwrap_or_default();
     Ok(Rendered {
         yaml: Arc::from(yaml.into_bytes()),
@@ -276,7 +276,7 @@ fn held_rendering(file: &Arc<[u8]>, placed: &PlacedObject) -> Rendered {
         .object
         .get("apiVersion")
         .and_then(Value::as_str)
-        .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
+        .map(|v| crate::model::split_api_version(v).1.to_string())
         .unwrap_or_default();
     Rendered {
         yaml: file.clone(),

@@ -769,10 +769,10 @@ fn rough_name(value: &Value) -> String {
             .to_string()
     };
     let api = text(value.get("apiVersion"));
-    let group = match api.rsplit_once('/') {
-        Some((g, _)) => g.to_string(),
-        None if api == "?" => "?".to_string(),
-        None => "core".to_string(),
+    let group = match super::split_api_version(&api) {
+        (Some(g), _) => g.to_string(),
+        (None, _) if api == "?" => "?".to_string(),
+        (None, _) => "core".to_string(),
     };
     let namespace = value
         .pointer("/metadata/namespace")
