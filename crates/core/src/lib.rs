@@ -8,7 +8,7 @@
 //! (and [`plan::hold`] keeps the last good state where the revision has problems); [`mailbox`] and
 //! [`status`] render the plan into the [`tree::Files`] of the mailbox refs and the status branch;
 //! [`marks`] names the label and annotation that mark what gitstellar applied. [`par`] shares slices
-//! of independent work out among the cores.
+//! of independent work out among the cores; [`yaml`] reads and writes YAML.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,3 +21,4 @@ pub mod placement;
 pub mod plan;
 pub mod status;
 pub mod tree;
+pub mod yaml;

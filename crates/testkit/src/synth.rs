@@ -231,7 +231,7 @@ fn yaml_docs(docs: &[Value]) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
-        let text = serde_saphyr::to_string(doc).expect("a JSON value serializes as YAML");
+        let text = gitstellar_core::yaml::to_string(doc).expect("a JSON value serializes as YAML");
         out.push_str(&text);
         if !out.ends_with('\n') {
             out.push('\n');

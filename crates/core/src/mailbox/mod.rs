@@ -477,7 +477,7 @@ pub fn edit_syncer_config(old: &[u8], edit: &ConfigEdit) -> Result<Arc<[u8]>, Ma
         message,
     };
     let text = std::str::from_utf8(old).map_err(|e| bad(e.to_string()))?;
-    let config: SyncerConfig = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let config: SyncerConfig = crate::yaml::from_str(text).map_err(|e| bad(e.to_string()))?;
     let mut lists = ConfigLists::from_spec(&config.spec);
     for e in &edit.removed {
         lists.remove(e);
@@ -541,7 +541,7 @@ fn sorted_upsync(dest: &Destination) -> Vec<UpsyncSet> {
 }
 
 fn to_yaml(value: &impl Serialize, what: &str) -> Result<String, MailboxError> {
-    serde_saphyr::to_string(value).map_err(|e| MailboxError::Yaml {
+    crate::yaml::to_string(value).map_err(|e| MailboxError::Yaml {
         what: what.into(),
         message: e.to_string(),
     })
