@@ -1,7 +1,7 @@
-//! The plan benchmark: generates a synthetic repo ([`gitstellar::synth`]), commits it into a
-//! temporary git repository, then measures in a fresh child process each stage of a full plan —
-//! reading the commit, `model::load`, `placement::resolve`, `plan::compute` (which resolves again)
-//! and `plan::render::json` — with wall time and peak RSS per stage.
+//! The plan benchmark: generates a synthetic repo ([`gitstellar_testkit::synth`]), commits it
+//! into a temporary git repository, then measures in a fresh child process each stage of a full
+//! plan — reading the commit, `model::load`, `placement::resolve`, `plan::compute` (which resolves
+//! again) and `plan::render::json` — with wall time and peak RSS per stage.
 //!
 //! `cargo bench --bench plan` runs the target size (1,000 WECs × 50 apps × 1,000 EdgePlacements);
 //! `cargo bench --bench plan -- --quick` a small smoke size. Sizes: `--wecs N`, `--apps N`,
@@ -23,7 +23,7 @@ use gitstellar::model;
 use gitstellar::placement;
 use gitstellar::plan;
 use gitstellar::repo::SourceRepo;
-use gitstellar::synth::{self, SynthConfig};
+use gitstellar_testkit::synth::{self, SynthConfig};
 
 struct Options {
     config: SynthConfig,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub enum ConfigError {
     /// The YAML does not parse, or holds a key or value that is not allowed (serde names it).
     #[error("reading the configuration")]
-    Parse(#[source] serde_saphyr::Error),
+    Parse(#[source] gitstellar_core::yaml::YamlError),
     /// A value is out of range.
     #[error("{field}: {message}")]
     Invalid {
@@ -181,7 +181,7 @@ impl Config {
 
     /// Reads a YAML document and validates it.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = serde_saphyr::from_str(text).map_err(ConfigError::Parse)?;
+        let config: Config = gitstellar_core::yaml::from_str(text).map_err(ConfigError::Parse)?;
         config.validate()?;
         Ok(config)
     }
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(config.clusters.timeout, Duration::from_secs(300));
         assert_eq!(config.instance, "east");
         assert!(!config.sync.enabled);
-        let back = serde_saphyr::to_string(&config).unwrap();
+        let back = gitstellar_core::yaml::to_string(&config).unwrap();
         assert_eq!(Config::from_yaml(&back).unwrap(), config, "{back}");
     }
 

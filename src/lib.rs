@@ -1,14 +1,15 @@
-//! gitstellar: KubeStellar's multi-cluster configuration management (MCCM) over plain git.
+//! gitstellar: KubeStellar's multi-cluster configuration management (MCCM) over plain git — the
+//! I/O around the pure core.
 //!
-//! The pipeline, one module per stage (design §4):
-//! [`repo`] reads a commit into a [`model::Snapshot`] and writes the gitstellar refs; [`placement`]
-//! resolves every EdgePlacement's *where* and *what*; [`customize`] rewrites each object per
-//! destination; [`plan`] joins them into the per-WEC result and renders it; [`mailbox`] and
-//! [`status`] turn the plan into the trees of the mailbox refs and the status branch; [`sync`]
-//! applies mailboxes to the WECs; [`reconcile`] drives one pass from a revision to the refs
-//! (incrementally where it can); [`runtime`] owns the loop around them (fetch, pass, push, retry,
-//! sync the fleet) and [`config`] says what it works on; [`cli`] is the command line. [`wecsim`] simulates WECs and
-//! [`synth`] generates fleets, for tests and benchmarks.
+//! The pure stages are their own crate, [`gitstellar_core`] (re-exported here under the same
+//! paths): [`model`], [`placement`], [`customize`], [`plan`], the rendering of [`mailbox`]es and
+//! the [`status`] branch, the [`marks`] and the [`tree`] types. This crate holds what touches git,
+//! clusters and the network (design §4): [`repo`] reads a commit into a [`model::Snapshot`] and
+//! is the committer that moves every gitstellar ref; [`reconcile`] drives one pass from a
+//! revision to the refs (incrementally where it can); [`sync`] applies mailboxes to the WECs;
+//! [`runtime`] owns the loop around them (fetch, pass, push, retry, sync the fleet) and
+//! [`config`] says what it works on; [`server`] is the service's HTTP side; [`cli`] is the
+//! command line. [`wecsim`] simulates WECs.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,10 +17,9 @@ pub mod cli;
 pub mod config;
 pub mod reconcile;
 pub mod repo;
-pub mod server;
 pub mod runtime;
+pub mod server;
 pub mod sync;
-pub mod synth;
 
 /// The pure stages, their own crate ([`gitstellar_core`]); re-exported under the paths the
 /// I/O modules, tests and docs use.

@@ -2,7 +2,7 @@
 //! its own refs, applies its mailbox, pushes what it did, keeps applying the last good mailbox
 //! while git is unreachable, and empties the WEC when the WEC leaves the inventory.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! answered, it keeps applying its last mailbox and correcting drift; once git is back its
 //! report reaches the remote. `agent --once` against an unreachable git exits 1 and says so.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! pass older than the one the refs were computed from moves nothing — also when racing a newer
 //! one, and also for a mailbox the newer pass deleted.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! and a second writer of other paths of the status branch (as the status fold will be) race on
 //! one real repository from two threads, many rounds, and neither loses a change.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! the expected outcome of spec §10.4–10.5 and the JSON contract of design §7, plus the
 //! variants of spec §10.8.1 and §10.8.2 made as new commits.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //! converges; a WEC that accepts connections and never answers fails within its timeout; the
 //! record is split under the ConfigMap limit, and an old single-ConfigMap record still reads.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -517,7 +517,7 @@ fn millis(d: Duration) -> u64 {
 
 async fn kill_at_random(
     mut cmd: tokio::process::Command,
-    rng: &mut gitstellar::synth::Rng,
+    rng: &mut gitstellar_testkit::synth::Rng,
     full_ms: u64,
 ) -> bool {
     let mut child = cmd
@@ -573,7 +573,7 @@ async fn sigkill_of_reconcile_sync_at_random_moments_leaves_nothing_unrecorded()
     assert_eq!(status.code(), Some(0));
     let full_ms = millis(began.elapsed());
 
-    let mut rng = gitstellar::synth::Rng::new(0x5eed_0001);
+    let mut rng = gitstellar_testkit::synth::Rng::new(0x5eed_0001);
     let (mut killed, mut mid_apply) = (0, 0);
     let rounds = 12;
     for round in 0..rounds {
@@ -700,7 +700,7 @@ async fn sigkill_of_agent_once_at_random_moments_leaves_nothing_unrecorded() {
     assert_eq!(status.code(), Some(0));
     let full_ms = millis(began.elapsed());
 
-    let mut rng = gitstellar::synth::Rng::new(0x5eed_0002);
+    let mut rng = gitstellar_testkit::synth::Rng::new(0x5eed_0002);
     let (mut killed, mut mid_apply) = (0, 0);
     let rounds = 14;
     for round in 0..rounds {

@@ -2,7 +2,7 @@
 //! bounded time and does not keep the cache locked; an expired cache lock is taken over; a WEC
 //! name too long for a ref file is a problem for that WEC alone.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::net::TcpListener;
 use std::path::Path;

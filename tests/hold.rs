@@ -3,7 +3,7 @@
 //! objects in place, exits 1 and says what is held and why; fixing the typo converges; deleting
 //! a broken file deletes its objects.
 
-mod common;
+use gitstellar_testkit as common;
 
 use common::{GitRepo, Outcome, TestCommand};
 use gitstellar::model::ObjectId;

@@ -10,7 +10,7 @@
 //! At the end every broken file is fixed, and the trees must be those of a fresh pass of the
 //! fixed revision in a new repository. The walk counts the held states it went through.
 
-mod common;
+use gitstellar_testkit as common;
 
 use common::{documents, gitstellar_trees as trees, write_documents};
 
@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 
 use gitstellar::model::SourceFile;
-use gitstellar::synth::{Rng, SynthConfig, commit_to_repo, generate};
+use gitstellar_testkit::synth::{Rng, SynthConfig, commit_to_repo, generate};
 use serde_json::Value;
 
 fn reconcile(repo: &Path) -> (String, usize) {

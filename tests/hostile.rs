@@ -18,7 +18,7 @@
 //! Each case is evaluated twice, from a commit and with `--worktree`: both must agree, never
 //! crash (exit 0, 1 or 2 only) and report the expected problems.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

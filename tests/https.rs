@@ -3,7 +3,7 @@
 //! OpenSSL) and the pull-mode agent (the `git` command, or libgit2 without it) trust the test CA
 //! only when told to, and otherwise fail cleanly without sending or showing the token.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::path::{Path, PathBuf};
 

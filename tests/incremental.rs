@@ -3,7 +3,7 @@
 //! changed EdgePlacements and Customizers), each reconciled incrementally in one repository and
 //! from scratch (`--full`) in another, and every gitstellar ref compared.
 
-mod common;
+use gitstellar_testkit as common;
 
 use common::{documents, gitstellar_trees as trees, write_documents};
 
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use gitstellar::model::SourceFile;
-use gitstellar::synth::{Rng, SynthConfig, commit_to_repo, generate};
+use gitstellar_testkit::synth::{Rng, SynthConfig, commit_to_repo, generate};
 use serde_json::Value;
 
 fn reconcile(repo: &Path, extra: &[&str]) -> String {

@@ -1,7 +1,7 @@
 //! `gitstellar plan` as a user runs it: which repository, layout root and revision it reads,
 //! exit codes, the layout file, file discovery, and output to a closed pipe (design §2, §7).
 
-mod common;
+use gitstellar_testkit as common;
 
 use common::{GitRepo, TestCommand, problems, wec_objects};
 use serde_json::{Value, json};

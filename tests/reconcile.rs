@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-mod common;
+use gitstellar_testkit as common;
 
 use common::http::HttpGit;
 use common::{GitDaemon, MAILBOX, STATUS, rev, trailer};
@@ -712,7 +712,7 @@ fn timed_reconcile(repo: &Path, extra: &[&str]) -> (Output, f64, Option<u64>) {
 #[test]
 #[ignore = "scale benchmark: run with `cargo test --release --test reconcile -- --ignored scale --nocapture`"]
 fn scale_1000_wecs_by_1000_objects() {
-    use gitstellar::synth::{SynthConfig, commit_to_repo, generate};
+    use gitstellar_testkit::synth::{SynthConfig, commit_to_repo, generate};
     use std::io::Write as _;
 
     let config = SynthConfig {
@@ -1107,7 +1107,7 @@ fn assert_refs_complete(repo: &Path, context: &str) {
 /// uninterrupted run.
 #[test]
 fn sigkill_at_random_moments_leaves_complete_refs_and_converges() {
-    use gitstellar::synth::{SynthConfig, commit_to_repo, generate};
+    use gitstellar_testkit::synth::{SynthConfig, commit_to_repo, generate};
 
     let config = SynthConfig {
         wecs: 150,
@@ -1174,7 +1174,7 @@ fn sigkill_at_random_moments_leaves_complete_refs_and_converges() {
         })
         .collect();
 
-    let mut rng = gitstellar::synth::Rng::new(0x5eed);
+    let mut rng = gitstellar_testkit::synth::Rng::new(0x5eed);
     let bin = env!("CARGO_BIN_EXE_gitstellar");
     let rounds = 40;
     let mut killed = 0;

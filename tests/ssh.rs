@@ -1,7 +1,7 @@
 //! Remotes over ssh, against a real `sshd` started on loopback: `reconcile --push` with a key file
 //! (libgit2), and an agent-style fetch of two refs (the `git` command, protocol v2).
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! `gitstellar reconcile --sync` (push mode) end to end: the real binary, a real git repository and
 //! simulated WECs reached through a kubeconfig with one context per WEC.
 
-mod common;
+use gitstellar_testkit as common;
 
 use common::{GitRepo, Outcome, TestCommand};
 use gitstellar::model::ObjectId;

@@ -3,7 +3,7 @@
 //! record of what was last applied there; a hung or slow WEC delays no other WEC's recorded
 //! outcome and is cut off at its deadline. The real binary, a real repository, simulated WECs.
 
-mod common;
+use gitstellar_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -136,7 +136,9 @@ pub(super) fn run(args: AgentArgs) -> anyhow::Result<Exit> {
             text.push('\n');
             text
         }
-        OutputFormat::Yaml => serde_saphyr::to_string(&to_json(&round, server.as_deref()))?,
+        OutputFormat::Yaml => {
+            gitstellar_core::yaml::to_string(&to_json(&round, server.as_deref()))?
+        }
     };
     super::print(&text).context("writing the report to stdout")?;
     Ok(if round.is_clean() {

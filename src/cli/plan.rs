@@ -87,8 +87,10 @@ fn explain(
     }
     let text = match output {
         OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&explanations)?),
-        OutputFormat::Yaml => serde_saphyr::to_string(&serde_json::to_value(&explanations)?)
-            .map_err(|e| anyhow::anyhow!("rendering YAML: {e}"))?,
+        OutputFormat::Yaml => {
+            gitstellar_core::yaml::to_string(&serde_json::to_value(&explanations)?)
+                .map_err(|e| anyhow::anyhow!("rendering YAML: {e}"))?
+        }
         OutputFormat::Table => {
             let mut out = String::new();
             for e in &explanations {

@@ -144,7 +144,7 @@ fn finish(
             text.push('\n');
             text
         }
-        OutputFormat::Yaml => serde_saphyr::to_string(&to_json(report, synced, pushed))?,
+        OutputFormat::Yaml => gitstellar_core::yaml::to_string(&to_json(report, synced, pushed))?,
     };
     super::print(&text).context("writing the report to stdout")?;
     Ok(if trouble { Exit::Problems } else { Exit::Clean })

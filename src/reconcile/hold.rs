@@ -378,7 +378,7 @@ impl<'r> GitMailboxes<'r> {
             .tree(wec)
             .and_then(|t| blob_at(self.repo, &t, SYNCER_CONFIG_FILE))
             .and_then(|b| {
-                serde_saphyr::from_str::<SyncerConfig>(std::str::from_utf8(&b).ok()?).ok()
+                gitstellar_core::yaml::from_str::<SyncerConfig>(std::str::from_utf8(&b).ok()?).ok()
             });
         if let Some(config) = config {
             for n in &config.spec.namespaced_objects {
@@ -500,7 +500,7 @@ impl PreviousMailboxes for GitMailboxes<'_> {
 
 /// The revision a SinglePlacementSlice says it is held from.
 fn held_from(bytes: &[u8]) -> Option<String> {
-    let value: Value = serde_saphyr::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
+    let value: Value = gitstellar_core::yaml::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
     value
         .pointer("/metadata/annotations")?
         .get(HELD_FROM_ANNOTATION)?

@@ -421,7 +421,9 @@ fn api_version(yaml: &[u8]) -> Option<String> {
         api_version: Option<String>,
     }
     let text = std::str::from_utf8(yaml).ok()?;
-    serde_saphyr::from_str::<Head>(text).ok()?.api_version
+    gitstellar_core::yaml::from_str::<Head>(text)
+        .ok()?
+        .api_version
 }
 
 /// Whether a problem could hold something this commit touched (design §9.16): the full pass then

@@ -152,24 +152,7 @@ fn encode_pack(objects: &[(u8, Arc<[u8]>)]) -> std::io::Result<Vec<u8>> {
     use sha1::{Digest as _, Sha1};
     let count = u32::try_from(objects.len())
         .map_err(|_| std::io::Error::other("too many objects for one pack"))?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let chunk = objects.len().div_ceil(threads).max(1);
-    let parts: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = objects
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || encode_entries(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("a compression thread panicked")))
-            })
-            .collect()
-    });
+    let parts = gitstellar_core::par::map_chunks(objects, encode_entries);
     let mut pack = Vec::with_capacity(12);
     pack.extend_from_slice(b"PACK");
     pack.extend_from_slice(&2u32.to_be_bytes());

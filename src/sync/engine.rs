@@ -465,7 +465,7 @@ fn entry_of(desired: &Desired, digest: &str) -> InventoryEntry {
         .object
         .get("apiVersion")
         .and_then(Value::as_str)
-        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .map(|a| crate::model::split_api_version(a).1.to_string())
         .unwrap_or_default();
     InventoryEntry {
         wds: desired.wds.clone(),

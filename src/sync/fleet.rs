@@ -664,7 +664,7 @@ pub fn last_record(repo: &Repository, wec: &str) -> Option<SyncRecord> {
     let tree = repo.find_commit(commit).ok()?.tree().ok()?;
     let blob = repo.find_blob(tree.get_name(SYNC_FILE)?.id()).ok()?;
     let text = std::str::from_utf8(blob.content()).ok()?;
-    serde_saphyr::from_str(text).ok()
+    gitstellar_core::yaml::from_str(text).ok()
 }
 
 /// The last completed sync of a WEC, if any.
@@ -750,7 +750,7 @@ pub fn record_as(
             continue;
         }
         let record = SyncRecord::after(last_record(repo, wec), outcome);
-        let yaml = serde_saphyr::to_string(&record).map_err(|e| FleetError::Render {
+        let yaml = gitstellar_core::yaml::to_string(&record).map_err(|e| FleetError::Render {
             wec: wec.to_string(),
             message: e.to_string(),
         })?;
@@ -926,11 +926,11 @@ mod tests {
             },
         );
         let record = SyncRecord::after(Some(good), &failed("florin", "bbb", true));
-        let yaml = serde_saphyr::to_string(&record).unwrap();
-        let back: SyncRecord = serde_saphyr::from_str(&yaml).unwrap();
+        let yaml = gitstellar_core::yaml::to_string(&record).unwrap();
+        let back: SyncRecord = gitstellar_core::yaml::from_str(&yaml).unwrap();
         assert_eq!(back, record, "{yaml}");
         // Readers of the old format still find the last sync where it was.
-        let old: SyncReport = serde_saphyr::from_str(&yaml).unwrap();
+        let old: SyncReport = gitstellar_core::yaml::from_str(&yaml).unwrap();
         assert_eq!(old, applied("florin", "aaa"), "{yaml}");
         assert!(yaml.contains("lastAttempt:"), "{yaml}");
         assert!(yaml.contains("timedOut: true"), "{yaml}");

@@ -7,7 +7,8 @@
 //! [`customize`] rewrites each object per destination; [`plan`] joins them into the per-WEC result
 //! (and [`plan::hold`] keeps the last good state where the revision has problems); [`mailbox`] and
 //! [`status`] render the plan into the [`tree::Files`] of the mailbox refs and the status branch;
-//! [`marks`] names the label and annotation that mark what gitstellar applied.
+//! [`marks`] names the label and annotation that mark what gitstellar applied. [`par`] shares slices
+//! of independent work out among the cores; [`yaml`] reads and writes YAML.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -15,7 +16,9 @@ pub mod customize;
 pub mod mailbox;
 pub mod marks;
 pub mod model;
+pub mod par;
 pub mod placement;
 pub mod plan;
 pub mod status;
 pub mod tree;
+pub mod yaml;

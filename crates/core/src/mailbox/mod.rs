@@ -185,42 +185,18 @@ fn render_all(plan: &Plan) -> Result<HashMap<usize, Rendered>, MailboxError> {
             }
         }
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let chunk = distinct.len().div_ceil(threads).max(1);
     type Part = Result<Vec<(usize, Rendered)>, MailboxError>;
-    let parts: Vec<Part> = std::thread::scope(|scope| {
-        let handles: Vec<_> = distinct
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|p| {
-                            let key = Arc::as_ptr(&p.object) as usize;
-                            match p.held.file() {
-                                // A held entry stays exactly as the last good pass wrote it.
-                                Some(file) => Ok((key, held_rendering(file, p))),
-                                None => render_object(&p.object, &p.id, &p.resource, &p.wds)
-                                    .map(|r| (key, r)),
-                            }
-                        })
-                        .collect::<Part>()
-                })
+    let parts: Vec<Part> = crate::par::map_chunks(&distinct, |part| {
+        part.iter()
+            .map(|p| {
+                let key = Arc::as_ptr(&p.object) as usize;
+                match p.held.file() {
+                    // A held entry stays exactly as the last good pass wrote it.
+                    Some(file) => Ok((key, held_rendering(file, p))),
+                    None => render_object(&p.object, &p.id, &p.resource, &p.wds).map(|r| (key, r)),
+                }
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(MailboxError::Yaml {
-                        what: "objects".into(),
-                        message: "a rendering thread panicked".into(),
-                    })
-                })
-            })
-            .collect()
+            .collect::<Part>()
     });
     let mut rendered = HashMap::with_capacity(distinct.len());
     let mut ids: HashMap<(Option<Arc<str>>, String, String), u32> = HashMap::new();
@@ -283,7 +259,7 @@ fn render_object(
     let version = value
         .get("apiVersion")
         .and_then(Value::as_str)
-        .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
+        .map(|v| crate::model::split_api_version(v).1.to_string())
         .unwrap_or_default();
     Ok(Rendered {
         yaml: Arc::from(yaml.into_bytes()),
@@ -300,7 +276,7 @@ fn held_rendering(file: &Arc<[u8]>, placed: &PlacedObject) -> Rendered {
         .object
         .get("apiVersion")
         .and_then(Value::as_str)
-        .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
+        .map(|v| crate::model::split_api_version(v).1.to_string())
         .unwrap_or_default();
     Rendered {
         yaml: file.clone(),
@@ -501,7 +477,7 @@ pub fn edit_syncer_config(old: &[u8], edit: &ConfigEdit) -> Result<Arc<[u8]>, Ma
         message,
     };
     let text = std::str::from_utf8(old).map_err(|e| bad(e.to_string()))?;
-    let config: SyncerConfig = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let config: SyncerConfig = crate::yaml::from_str(text).map_err(|e| bad(e.to_string()))?;
     let mut lists = ConfigLists::from_spec(&config.spec);
     for e in &edit.removed {
         lists.remove(e);
@@ -565,7 +541,7 @@ fn sorted_upsync(dest: &Destination) -> Vec<UpsyncSet> {
 }
 
 fn to_yaml(value: &impl Serialize, what: &str) -> Result<String, MailboxError> {
-    serde_saphyr::to_string(value).map_err(|e| MailboxError::Yaml {
+    crate::yaml::to_string(value).map_err(|e| MailboxError::Yaml {
         what: what.into(),
         message: e.to_string(),
     })

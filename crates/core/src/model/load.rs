@@ -96,30 +96,8 @@ pub struct ResourceMapping {
     pub namespaced: bool,
 }
 
-/// The YAML dialect: YAML 1.2 booleans (`yes` stays a string), legacy octal (`0644`) read as
-/// kubectl reads it, duplicate keys an error, and serde-saphyr's budgets sized for this input.
-///
-/// The budgets are per file and grow with it, so that nothing that fits in [`MAX_FILE_BYTES`]
-/// is refused for its number of documents or nodes (serde-saphyr's defaults, 1,024 documents and
-/// 250,000 nodes per input, reject a one-file inventory of a few hundred WECs): a node or an
-/// event takes at least a byte of YAML, so only aliases could exceed these, and alias expansion
-/// keeps serde-saphyr's own limits (50,000 aliases, 1,000,000 replayed events per file).
-fn yaml_options(input_bytes: usize) -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        legacy_octal_numbers: true,
-        strict_booleans: true,
-        budget: serde_saphyr::budget! {
-            // CRD schemas nest deeply; serde_json's own limit is 128, so go no further than that.
-            max_depth: MAX_DEPTH,
-            max_documents: input_bytes.saturating_add(1),
-            max_nodes: input_bytes.max(250_000),
-            max_events: input_bytes.saturating_mul(2).saturating_add(16).max(1_000_000),
-        },
-    }
-}
-
-/// The deepest nesting of maps and lists a YAML file may have.
-pub const MAX_DEPTH: usize = 128;
+/// The deepest nesting of maps and lists a YAML file may have (the YAML reader's limit).
+pub use crate::yaml::MAX_DEPTH;
 
 /// Why a file could not be parsed, with the position of the fault where it is known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,9 +170,10 @@ pub fn parse_located(path: &str, bytes: &[u8]) -> Result<Vec<(u32, Value)>, Pars
         let line = text[..leading].matches('\n').count() + 1;
         return Ok(vec![(u32::try_from(line).unwrap_or(0), value)]);
     }
-    let docs: Vec<serde_saphyr::Spanned<Value>> =
-        serde_saphyr::from_multiple_with_options(text, yaml_options(text.len()))
-            .map_err(|e| yaml_failure(&e))?;
+    let docs = crate::yaml::source_documents(text).map_err(|e| match e {
+        crate::yaml::YamlError::Read(e) => yaml_failure(&e),
+        other => ParseFailure::whole_file(other.to_string()),
+    })?;
     Ok(docs
         .into_iter()
         .filter(|d| !d.value.is_null())
@@ -769,10 +748,10 @@ fn rough_name(value: &Value) -> String {
             .to_string()
     };
     let api = text(value.get("apiVersion"));
-    let group = match api.rsplit_once('/') {
-        Some((g, _)) => g.to_string(),
-        None if api == "?" => "?".to_string(),
-        None => "core".to_string(),
+    let group = match super::split_api_version(&api) {
+        (Some(g), _) => g.to_string(),
+        (None, _) if api == "?" => "?".to_string(),
+        (None, _) => "core".to_string(),
     };
     let namespace = value
         .pointer("/metadata/namespace")

@@ -25,6 +25,17 @@ pub use load::{RepoConfig, ResourceMapping, SourceFile, load};
 pub use problem::Problem;
 pub use resources::{ResourceInfo, ResourceTable};
 
+/// An `apiVersion` split into its group (`None` for the core group, written without one) and its
+/// version: `apps/v1` is `(Some("apps"), "v1")`, `v1` is `(None, "v1")`. The version is what
+/// follows the last `/`, the group all before it; the loader has already refused any other form
+/// for the objects it keeps.
+pub fn split_api_version(api_version: &str) -> (Option<&str>, &str) {
+    match api_version.rsplit_once('/') {
+        Some((group, version)) => (Some(group), version),
+        None => (None, api_version),
+    }
+}
+
 /// The identity of an object within a space: (group, kind, namespace, name).
 ///
 /// Ordered by group, kind, namespace, name, which is the order of every list gitstellar prints.
@@ -343,7 +354,29 @@ pub fn derived_uid(kind: &str, space_dir: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::derived_uid;
+    use super::{derived_uid, split_api_version};
+    use proptest::prelude::*;
+
+    #[test]
+    fn api_versions_split_into_group_and_version() {
+        assert_eq!(split_api_version("apps/v1"), (Some("apps"), "v1"));
+        assert_eq!(split_api_version("v1"), (None, "v1"));
+        assert_eq!(
+            split_api_version("edge.kubestellar.io/v2alpha1"),
+            (Some("edge.kubestellar.io"), "v2alpha1")
+        );
+        assert_eq!(split_api_version(""), (None, ""));
+        assert_eq!(split_api_version("a/b/c"), (Some("a/b"), "c"));
+    }
+
+    proptest! {
+        #[test]
+        fn split_api_version_round_trips(group in "[a-z.]{0,12}", version in "[a-z0-9]{0,8}") {
+            let api = format!("{group}/{version}");
+            prop_assert_eq!(split_api_version(&api), (Some(group.as_str()), version.as_str()));
+            prop_assert_eq!(split_api_version(&version), (None, version.as_str()));
+        }
+    }
 
     #[test]
     fn derived_uids_are_stable_uuids_distinct_per_kind_space_and_name() {

@@ -189,55 +189,29 @@ fn place_all(
     }
     // Customization dominates and every object is independent: share the objects out among the
     // cores (balanced by pair count), each filling its own per-WEC lists.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let total: usize = jobs.iter().map(|j| j.2.len()).sum();
-    let per_thread = total.div_ceil(threads).max(1);
-    let mut chunks: Vec<&[Job]> = Vec::new();
-    let (mut start, mut weight) = (0, 0);
-    for (i, job) in jobs.iter().enumerate() {
-        weight += job.2.len();
-        if weight >= per_thread {
-            chunks.push(&jobs[start..=i]);
-            (start, weight) = (i + 1, 0);
-        }
-    }
-    if start < jobs.len() {
-        chunks.push(&jobs[start..]);
-    }
-    let parts: Vec<(Vec<Vec<Entry>>, Vec<Problem>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                let rank = &rank;
-                scope.spawn(move || {
-                    let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); wecs.len()];
-                    let mut problems = Vec::new();
-                    for (w, o, pairs) in chunk.iter() {
-                        let wds = &snapshot.workloads[*w];
-                        let object = (&wds.objects[*o], rank[*w][*o]);
-                        place_object(
-                            snapshot,
-                            resolution,
-                            *w,
-                            wds,
-                            object,
-                            pairs,
-                            &mut entries,
-                            &mut problems,
-                        );
-                    }
-                    (entries, problems)
-                })
-            })
-            .collect();
-        // A panic in a worker is a bug: let it surface, never drop its objects silently.
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    let parts: Vec<(Vec<Vec<Entry>>, Vec<Problem>)> = crate::par::map_weighted_chunks(
+        &jobs,
+        |job| job.2.len(),
+        |chunk| {
+            let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); wecs.len()];
+            let mut problems = Vec::new();
+            for (w, o, pairs) in chunk {
+                let wds = &snapshot.workloads[*w];
+                let object = (&wds.objects[*o], rank[*w][*o]);
+                place_object(
+                    snapshot,
+                    resolution,
+                    *w,
+                    wds,
+                    object,
+                    pairs,
+                    &mut entries,
+                    &mut problems,
+                );
+            }
+            (entries, problems)
+        },
+    );
     let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); wecs.len()];
     for (part, part_problems) in parts {
         problems.extend(part_problems);

@@ -34,7 +34,7 @@ pub fn write_json(plan: &Plan, out: &mut impl std::io::Write) -> Result<(), Rend
 pub fn yaml(plan: &Plan) -> Result<String, RenderError> {
     // Through a JSON value, so YAML and JSON output agree field for field.
     let value = serde_json::to_value(plan)?;
-    serde_saphyr::to_string(&value).map_err(|e| RenderError::Yaml(e.to_string()))
+    crate::yaml::to_string(&value).map_err(|e| RenderError::Yaml(e.to_string()))
 }
 
 /// The plan for people: WEC by WEC, what each gets, then the problems.

@@ -86,7 +86,7 @@ pub struct ProblemEntry {
 /// Reads `problems.yaml` back; `None` when it is not a list of problems.
 pub fn read_problems(bytes: &[u8]) -> Option<Vec<ProblemEntry>> {
     let text = std::str::from_utf8(bytes).ok()?;
-    serde_saphyr::from_str(text).ok()
+    crate::yaml::from_str(text).ok()
 }
 
 /// Renders the status tree. `problems` are the pass's problems so far; the result's `problems`
@@ -232,7 +232,7 @@ pub fn commit_subject(changes: &Changes) -> String {
 }
 
 fn to_yaml(value: &impl Serialize, what: &str) -> Result<String, StatusError> {
-    serde_saphyr::to_string(value).map_err(|e| StatusError::Yaml {
+    crate::yaml::to_string(value).map_err(|e| StatusError::Yaml {
         what: what.into(),
         message: e.to_string(),
     })

@@ -1,10 +1,18 @@
-//! Helpers shared by the integration tests: real git repositories made with the `git` CLI and the
-//! real `gitstellar` binary (in the style of ripgrep's test utilities).
+//! gitstellar's test kit, shared by the integration tests and the benchmarks: real git
+//! repositories made with the `git` CLI, `git daemon` and a smart-HTTP server ([`http`]), the real
+//! `gitstellar` binary run to completion ([`TestCommand`]), simulated WECs, and synthetic fleets
+//! ([`synth`]) — in the style of ripgrep's test utilities.
 //!
-//! Every test file includes this module with `mod common;` and uses only part of it.
-#![allow(dead_code)]
+//! Inputs: the paths, arguments and documents a test hands over. Outputs: repositories, processes
+//! and servers that clean up after themselves when dropped, and the parsed results of the binary.
+//! Every helper panics on an unexpected failure: they are for tests, where a panic is the report.
+//!
+//! Test files take it as `use gitstellar_testkit as common;`.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod http;
+pub mod synth;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -181,7 +189,7 @@ impl Default for TestCommand {
 impl TestCommand {
     /// The binary under test, with a neutral environment (no logging filters from the caller).
     pub fn new() -> TestCommand {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitstellar"));
+        let mut cmd = Command::new(gitstellar_binary());
         git_env(&mut cmd)
             .env_remove("RUST_LOG")
             .env_remove("GITSTELLAR_LOG")
@@ -230,6 +238,30 @@ impl TestCommand {
             code: out.status.code(),
         }
     }
+}
+
+/// The `gitstellar` binary Cargo built for the running test or benchmark.
+///
+/// `env!("CARGO_BIN_EXE_gitstellar")` exists only while the root package's own tests compile, not
+/// in this crate; Cargo also sets the variable when it runs them, and where it does not, the
+/// binary lies beside the test executable's `deps/` directory (Cargo's layout, as assert_cmd
+/// reads it).
+fn gitstellar_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_BIN_EXE_gitstellar") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the path of the running test");
+    let mut dir = exe.parent().expect("the test's directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let binary = dir.join(format!("gitstellar{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "no gitstellar binary at {} (built by `cargo test`)",
+        binary.display()
+    );
+    binary
 }
 
 /// What one run of the binary did.
@@ -473,13 +505,15 @@ pub fn assert_reconciled(dir: &Path) {
     }
 }
 
+/// The `examples-repo/` directory (KubeStellar's example1) at the top of the workspace.
+pub fn examples_repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples-repo")
+}
+
 /// A git repository holding `examples-repo/` (KubeStellar's example1) in one commit.
 pub fn example1_repo() -> GitRepo {
     let work = GitRepo::new();
-    work.copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-repo"),
-        "",
-    );
+    work.copy_dir(&examples_repo(), "");
     work.commit("example1");
     work
 }
@@ -511,8 +545,11 @@ pub fn cache_repository(cache_root: &Path) -> PathBuf {
 /// Simulated WECs served in this process, and a kubeconfig with a context per cluster, in a
 /// temporary directory (kept as long as this value) where the test may put its other files.
 pub struct SimulatedWecs {
+    /// The simulator serving the clusters.
     pub sim: gitstellar::wecsim::Simulator,
+    /// The temporary directory holding the kubeconfig.
     pub dir: tempfile::TempDir,
+    /// The kubeconfig, one context per cluster, named as the cluster.
     pub kubeconfig: PathBuf,
 }
 

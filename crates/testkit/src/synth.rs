@@ -2,7 +2,7 @@
 //! KubeStellar layout (inventory, WDSes, EdgePlacements, Customizers) of any size.
 //!
 //! Input: a [`SynthConfig`]. Output: the [`SourceFile`]s of a repo layout, in memory
-//! ([`generate`]), which [`crate::model::load()`] reads like a real revision, and which can be
+//! ([`generate`]), which [`gitstellar::model::load()`] reads like a real revision, and which can be
 //! written out as files ([`write_to_dir`]) or as one git commit ([`commit_to_repo`]).
 //!
 //! What is generated (every choice drawn from a seeded splitmix64, so one config gives the same
@@ -33,7 +33,7 @@ use std::path::Path;
 use git2::{Oid, Repository, RepositoryInitOptions, Signature, Time};
 use serde_json::{Map, Value, json};
 
-use crate::model::SourceFile;
+use gitstellar::model::SourceFile;
 
 /// The size and mix of a synthetic repo. [`Default`] is the plan benchmark's target size:
 /// 1,000 WECs × 50 apps of 20 objects × 1,000 EdgePlacements.
@@ -231,7 +231,7 @@ fn yaml_docs(docs: &[Value]) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
-        let text = serde_saphyr::to_string(doc).expect("a JSON value serializes as YAML");
+        let text = gitstellar_core::yaml::to_string(doc).expect("a JSON value serializes as YAML");
         out.push_str(&text);
         if !out.ends_with('\n') {
             out.push('\n');
@@ -906,7 +906,7 @@ mod tests {
                 .zip(&b)
                 .all(|(x, y)| x.path == y.path && x.content == y.content)
         );
-        let snapshot = crate::model::load(&a);
+        let snapshot = gitstellar::model::load(&a);
         assert!(snapshot.problems.is_empty(), "{:#?}", snapshot.problems);
         let objects: usize = snapshot.workloads.iter().map(|w| w.objects.len()).sum();
         let crds = snapshot
@@ -922,7 +922,7 @@ mod tests {
             .map(|w| w.edge_placements.len())
             .sum();
         assert_eq!(eps, config.placements);
-        let plan = crate::plan::compute(&snapshot);
+        let plan = gitstellar::plan::compute(&snapshot);
         assert!(plan.problems.is_empty(), "{:#?}", plan.problems);
         assert_eq!(plan.destinations.len(), config.wecs);
         assert!(plan.destinations.values().any(|d| !d.objects.is_empty()));
@@ -939,7 +939,7 @@ mod tests {
         let files = generate(&config);
         let dir = tempfile::tempdir().unwrap();
         let oid = commit_to_repo(&files, dir.path()).unwrap();
-        let repo = crate::repo::SourceRepo::open(dir.path()).unwrap();
+        let repo = gitstellar::repo::SourceRepo::open(dir.path()).unwrap();
         let read = repo.read_commit(oid).unwrap();
         let mut read: Vec<(String, Vec<u8>)> = read
             .into_iter()
