@@ -37,7 +37,16 @@ pub enum ClusterError {
         /// The API server's message.
         message: String,
     },
-    /// The WEC could not be reached or answered garbage (the WEC's fault: retry later).
+    /// The WEC could not be reached: kube's client failed (the WEC's fault: retry later).
+    #[error("cannot reach the cluster: {}{source}", what.as_deref().map(|w| format!("{w}: ")).unwrap_or_default())]
+    Transport {
+        /// The request (`GET /api/v1/...`), when known.
+        what: Option<String>,
+        /// kube's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The WEC answered garbage (the WEC's fault: retry later).
     #[error("cannot reach the cluster: {0}")]
     Unreachable(String),
     /// The WEC does not serve this kind.
@@ -54,6 +63,20 @@ pub enum ClusterError {
     /// The kubeconfig could not be used.
     #[error("kubeconfig: {0}")]
     Config(String),
+    /// The kubeconfig could not be read or does not name the context.
+    #[error("kubeconfig: {source}")]
+    Kubeconfig {
+        /// kube's error.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// No client could be built from the kubeconfig.
+    #[error("kubeconfig: {source}")]
+    Client {
+        /// kube's error.
+        #[source]
+        source: kube::Error,
+    },
     /// A wait ran out.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
@@ -63,7 +86,9 @@ impl ClusterError {
     /// Whether the error is the cluster's (retry later) rather than the object's.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            ClusterError::Unreachable(_) | ClusterError::Timeout(..) => true,
+            ClusterError::Unreachable(_)
+            | ClusterError::Transport { .. }
+            | ClusterError::Timeout(..) => true,
             ClusterError::Api { code, .. } => *code >= 500 || *code == 429,
             _ => false,
         }
@@ -87,9 +112,19 @@ impl ClusterError {
                 reason: status.reason.clone(),
                 message: status.message.clone(),
             },
-            other => ClusterError::Unreachable(other.to_string()),
+            source => ClusterError::Transport { what: None, source },
         }
     }
+}
+
+/// Why one attempt at a request failed: kube's client (kept as the error's source), or an answer
+/// that cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("{0}")]
+    Kube(kube::Error),
+    #[error("{0}")]
+    Garbage(String),
 }
 
 /// What a write returned: the object as the API server holds it now, and whether the write
@@ -261,7 +296,7 @@ impl KubeCluster {
     ) -> Result<KubeCluster, ClusterError> {
         config.connect_timeout = Some(policy.connect_timeout);
         config.default_retry = false;
-        let client = Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+        let client = Client::try_from(config).map_err(|source| ClusterError::Client { source })?;
         Ok(KubeCluster::with_policy(client, policy))
     }
 
@@ -286,17 +321,17 @@ impl KubeCluster {
         let config = match path {
             Some(path) => {
                 let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| ClusterError::Config(e.to_string()))?;
+                    .map_err(|source| ClusterError::Kubeconfig { source })?;
                 Config::from_custom_kubeconfig(kubeconfig, &options)
                     .await
-                    .map_err(|e| ClusterError::Config(e.to_string()))?
+                    .map_err(|source| ClusterError::Kubeconfig { source })?
             }
             None => match Config::from_kubeconfig(&options).await {
                 Ok(c) => c,
                 Err(e) if context.is_none() => {
-                    Config::incluster().map_err(|_| ClusterError::Config(e.to_string()))?
+                    Config::incluster().map_err(|_| ClusterError::Kubeconfig { source: e })?
                 }
-                Err(e) => return Err(ClusterError::Config(e.to_string())),
+                Err(source) => return Err(ClusterError::Kubeconfig { source }),
             },
         };
         KubeCluster::from_config(config, policy)
@@ -365,7 +400,15 @@ impl KubeCluster {
                 }
                 Ok(Err(error)) => {
                     if attempt >= self.policy.attempts {
-                        return Err(ClusterError::Unreachable(format!("{what}: {error}")));
+                        return Err(match error {
+                            SendError::Kube(source) => ClusterError::Transport {
+                                what: Some(what),
+                                source,
+                            },
+                            SendError::Garbage(message) => {
+                                ClusterError::Unreachable(format!("{what}: {message}"))
+                            }
+                        });
                     }
                     tracing::debug!(%what, attempt, %error, "retrying");
                     None
@@ -379,13 +422,13 @@ impl KubeCluster {
     async fn send(
         &self,
         request: http::Request<Vec<u8>>,
-    ) -> Result<(Answer, Option<Duration>), String> {
+    ) -> Result<(Answer, Option<Duration>), SendError> {
         use hyper::body::Body as _;
         let response = self
             .client
             .send(request.map(kube::client::Body::from))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(SendError::Kube)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -396,7 +439,8 @@ impl KubeCluster {
         let mut body = std::pin::pin!(response.into_body());
         let mut bytes = Vec::new();
         while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            let frame = frame.map_err(|e| format!("reading the answer: {e}"))?;
+            let frame =
+                frame.map_err(|e| SendError::Garbage(format!("reading the answer: {e}")))?;
             if let Some(data) = frame.data_ref() {
                 bytes.extend_from_slice(data);
             }
@@ -410,7 +454,7 @@ impl KubeCluster {
                 Err(_) if status >= 400 => {
                     Value::from(String::from_utf8_lossy(&bytes).into_owned())
                 }
-                Err(e) => return Err(format!("the answer is not JSON: {e}")),
+                Err(e) => return Err(SendError::Garbage(format!("the answer is not JSON: {e}"))),
             }
         };
         Ok((Answer { status, body }, retry_after))
@@ -840,4 +884,36 @@ pub fn labels_of(object: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// kube's error stays the source (a caller can walk to it), and the message still says it.
+    #[tokio::test]
+    async fn an_unreadable_kubeconfig_keeps_kubes_error_as_the_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters: {not: a list}\n",
+        )
+        .expect("write");
+        let Err(error) = KubeCluster::from_kubeconfig(Some(&path), Some("florin")).await else {
+            panic!("a broken kubeconfig was accepted");
+        };
+        assert!(
+            matches!(error, ClusterError::Kubeconfig { .. }),
+            "{error:?}"
+        );
+        let source = std::error::Error::source(&error).expect("a source");
+        assert!(
+            source
+                .downcast_ref::<kube::config::KubeconfigError>()
+                .is_some(),
+            "{source:?}"
+        );
+        assert!(error.to_string().starts_with("kubeconfig: "), "{error}");
+    }
 }

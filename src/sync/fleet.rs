@@ -289,7 +289,7 @@ impl ClusterAccess {
         };
         let config = kube::Config::from_custom_kubeconfig((*self.kubeconfig).clone(), &options)
             .await
-            .map_err(|e| ClusterError::Config(e.to_string()))?;
+            .map_err(|source| ClusterError::Kubeconfig { source })?;
         KubeCluster::from_config(config, super::cluster::RequestPolicy::default())
     }
 }
