@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use gitstellar::model::ObjectId;
 use gitstellar::repo::remote::RemoteCache;
-use gitstellar::repo::write::{Files, RefWriter};
+use gitstellar::repo::write::{Committer, Files};
 use gitstellar::sync::fleet::{ClusterAccess, FleetOptions, Pending, sync_fleet};
 use gitstellar::sync::{Desired, Mailbox};
 use serde_json::json;
@@ -180,7 +180,7 @@ fn agent_fetch_bytes(n: usize, m: usize) -> (usize, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let bare = dir.path().join("origin.git");
     let repo = git2::Repository::init_bare(&bare).expect("init");
-    let mut writer = RefWriter::new(
+    let mut writer = Committer::new(
         &repo,
         gitstellar::repo::write::Producer::Pass,
         "0000000000000000000000000000000000000000",

@@ -5,8 +5,8 @@
 //! as one pack, [`super::tree`] builds, edits and compares trees, [`super::refs`] reads and moves
 //! refs (compare-and-swap, the pass's lease, the stale-pass check), [`super::owners`] says who
 //! writes which paths of which ref, and [`super::commit`] is the committer every producer hands
-//! its intents to. This module holds their error and keeps the names they had when they were
-//! one module (`RefWriter` is the [`Committer`]).
+//! its intents to. This module holds their error and re-exports their names under the path
+//! the writers use.
 
 pub use super::commit::{Committer, Finished, Intent, RefOutcome, TreeFn};
 pub use super::owners::{Paths, Producer};
@@ -19,9 +19,6 @@ pub use super::tree::{TreeEdits, diff};
 pub use gitstellar_core::tree::{
     Changes, Files, MAX_REF_COMPONENT, ref_name_fits, valid_component,
 };
-
-/// The committer, by the name it had when it wrote every ref the same way.
-pub type RefWriter<'a> = Committer<'a>;
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
